@@ -1,0 +1,38 @@
+"""Ingest StackSample CSVs into the bronze Delta tables questions_raw, tags_raw and answers_raw.
+
+Bad rows go to <table>_rejected with a reason; rows read = rows loaded + rows rejected. Rerunning over the same files
+changes no table.
+"""
+
+import argparse
+
+from stacktags import config
+from stacktags.ingest import ingest
+from stacktags.monitor import recorded_run
+from stacktags.session import build_session
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", required=True,
+                        help="folder with Questions.csv, Tags.csv and optionally Answers.csv (local, s3://, hdfs://)")
+    parser.add_argument("--encoding", help="file encoding: UTF-8, or latin-1 for the Kaggle download "
+                                           "(default: [ingest] encoding)")
+    config.add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = config.from_arguments(args)
+    spark = build_session(cfg, "stacktags-ingest")
+    with recorded_run(spark, cfg, "ingest") as run:
+        result = ingest(spark, args.source, cfg.database, encoding=args.encoding or cfg.require("ingest", "encoding"),
+                        max_body_bytes=cfg.require("ingest", "max_body_bytes"), run_id=run.run_id)
+        run.rows_in, run.rows_out, run.rows_rejected = result.read, result.loaded, result.rejected
+        run.details = result.details()
+    print(result.summary())
+
+
+if __name__ == "__main__":
+    main()

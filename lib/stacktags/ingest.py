@@ -1,0 +1,338 @@
+"""Ingest: StackSample CSVs -> bronze Delta tables (questions_raw, tags_raw, answers_raw).
+
+Every row read is either loaded or quarantined in `<table>_rejected` with its raw record, a reason, the source file
+and the run id: rows read = rows loaded + rows rejected, always. Re-running over the same files changes no table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from stacktags.tables import WriteCounts, upsert
+
+CORRUPT_RECORD = "_corrupt_record"
+REJECT_REASON = "reject_reason"
+ROW_HASH = "row_hash"
+SOURCE_FILE = "source_file"
+# StackSample dates look like 2008-07-31T21:42:52Z; X also accepts offsets such as +02:00.
+TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
+INTEGER_PATTERN = r"^\s*-?[0-9]+\s*$"
+# The files' CSV dialect: quotes inside a field are doubled. Used for reading and for writing raw records back.
+CSV_DIALECT = {"escape": '"'}
+
+
+class IngestError(ValueError):
+    """The input cannot be ingested at all (a missing file, a wrong header, an unknown encoding)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One CSV column: its Spark type and what makes a value of it bad."""
+
+    name: str
+    type: str  # bigint | int | timestamp | string
+    na_means_missing: bool = False  # the Kaggle files write NA where a value is missing
+    required: bool = False  # a missing or blank value rejects the row
+    size_capped: bool = False  # a value over the configured byte cap rejects the row
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A StackSample CSV and the bronze table it feeds."""
+
+    file_name: str
+    table: str
+    fields: tuple[Field, ...]
+    keys: tuple[str, ...]
+    required: bool = True
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def rejected_table(self) -> str:
+        return f"{self.table}_rejected"
+
+
+QUESTIONS = SourceFile("Questions.csv", "questions_raw", (
+    Field("Id", "bigint", required=True),
+    Field("OwnerUserId", "bigint", na_means_missing=True),
+    Field("CreationDate", "timestamp", na_means_missing=True),
+    Field("ClosedDate", "timestamp", na_means_missing=True),
+    Field("Score", "int", na_means_missing=True),
+    Field("Title", "string", required=True),
+    Field("Body", "string", size_capped=True),
+), keys=("Id",))
+
+# Tags are kept literally: `null`, `nan` and `NA` are tag names here, never missing values.
+TAGS = SourceFile("Tags.csv", "tags_raw", (
+    Field("Id", "bigint", required=True),
+    Field("Tag", "string", required=True),
+), keys=("Id", "Tag"))
+
+ANSWERS = SourceFile("Answers.csv", "answers_raw", (
+    Field("Id", "bigint", required=True),
+    Field("OwnerUserId", "bigint", na_means_missing=True),
+    Field("CreationDate", "timestamp", na_means_missing=True),
+    Field("ParentId", "bigint", required=True),
+    Field("Score", "int", na_means_missing=True),
+    Field("Body", "string", size_capped=True),
+), keys=("Id",), required=False)
+
+SOURCE_FILES = (QUESTIONS, TAGS, ANSWERS)
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+
+def java_charset(spark: SparkSession, encoding: str) -> str:
+    """The JVM's name for an encoding; Python spellings such as latin-1 are accepted."""
+    name = {"latin-1": "ISO-8859-1", "latin1": "ISO-8859-1", "utf8": "UTF-8"}.get(encoding.lower(), encoding)
+    if not spark.sparkContext._jvm.java.nio.charset.Charset.isSupported(name):
+        raise IngestError(f"unknown encoding {encoding!r} (use UTF-8, or latin-1 for the Kaggle download)")
+    return name
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """Existence on any Hadoop file system (local, s3://, hdfs://)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+
+
+def check_header(spark: SparkSession, path: str, expected: list[str]) -> None:
+    """A file with another header is another file: refuse it whole instead of rejecting every row."""
+    first = spark.read.text(path).first()
+    found = [] if first is None else [name.strip().strip('"') for name in first[0].lstrip("\ufeff").split(",")]
+    if found != expected:
+        raise IngestError(f"{path}: header is {','.join(found) or '(empty file)'}, expected {','.join(expected)}")
+
+
+def read_as_strings(spark: SparkSession, path: str, columns: list[str], encoding: str) -> DataFrame:
+    """Every field as a string, so no value is lost to a type error before we can say why it is bad.
+
+    multiLine keeps HTML bodies with newlines whole; escape='"' reads the doubled quotes the files use. A record with
+    the wrong number of fields keeps its raw text in _corrupt_record.
+    """
+    schema = StructType([StructField(name, StringType()) for name in columns] + [StructField(CORRUPT_RECORD, StringType())])
+    return (spark.read.schema(schema)
+            .options(**CSV_DIALECT).option("header", True).option("multiLine", True).option("encoding", encoding)
+            .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+            .csv(path)
+            .withColumn(SOURCE_FILE, F.col("_metadata.file_path")))
+
+
+# --- parsing: pure transforms --------------------------------------------------------------------------------------
+
+def present(field: Field) -> Column:
+    """The raw value, with the Kaggle NA marker read as missing where the column allows it."""
+    value = F.col(field.name)
+    return F.when(value == "NA", F.lit(None)).otherwise(value) if field.na_means_missing else value
+
+
+def parsed(field: Field) -> Column:
+    value = present(field)
+    if field.type in ("bigint", "int"):
+        return F.when(value.rlike(INTEGER_PATTERN), F.trim(value).try_cast(field.type))
+    if field.type == "timestamp":
+        return F.try_to_timestamp(value, F.lit(TIMESTAMP_FORMAT))
+    return value
+
+
+def problem(field: Field, max_bytes: int) -> Column:
+    """Why this field makes the row bad, or null."""
+    value = present(field)
+    checks = []
+    if field.required:
+        checks.append(F.when(value.isNull() | (F.trim(value) == ""), F.lit(f"empty {field.name}")))
+    if field.type != "string":
+        label = "non-numeric" if field.type in ("bigint", "int") else "unparsable"
+        checks.append(F.when(value.isNotNull() & parsed(field).isNull(),
+                             F.format_string(f"{label} {field.name}: %s", F.substring(value, 1, 60))))
+    if field.size_capped:
+        checks.append(F.when(F.octet_length(value) > max_bytes,
+                             F.format_string(f"{field.name} over {max_bytes} bytes: %d", F.octet_length(value))))
+    return F.coalesce(*checks) if checks else F.lit(None).cast("string")
+
+
+def parse_rows(source: SourceFile, max_bytes: int):
+    """Raw string rows -> typed columns, a content hash, and `reject_reason` (null for a good row)."""
+    def transform(raw: DataFrame) -> DataFrame:
+        reason = F.coalesce(
+            F.when(F.col(CORRUPT_RECORD).isNotNull(), F.lit(f"wrong field count (expected {len(source.fields)})")),
+            *[problem(f, max_bytes) for f in source.fields])
+        return raw.select(
+            *[parsed(f).alias(f.name) for f in source.fields],
+            F.xxhash64(*source.columns).alias(ROW_HASH),
+            F.col(SOURCE_FILE),
+            reason.alias(REJECT_REASON),
+            F.when(reason.isNotNull(), F.coalesce(F.col(CORRUPT_RECORD), F.to_csv(F.struct(*source.columns), CSV_DIALECT)))
+             .alias("raw_record"),
+        )
+    return transform
+
+
+def source_record(source: SourceFile) -> Column:
+    """A typed row written back as the CSV line it came from (dates in the source format, NA where missing)."""
+    def text(f: Field) -> Column:
+        value = F.col(f.name)
+        if f.type == "timestamp":
+            value = F.date_format(value, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+        value = value.cast("string")
+        return F.coalesce(value, F.lit("NA")) if f.na_means_missing else value
+    return F.to_csv(F.struct(*[text(f).alias(f.name) for f in source.fields]), CSV_DIALECT)
+
+
+def duplicate_order(source: SourceFile) -> list[Column]:
+    """Which of several good rows with one key is kept: the newest, then the highest content hash. A total order on
+    the rows' content, so the same row wins on every run and machine whatever the partitioning."""
+    newest = [F.col("CreationDate").desc_nulls_last()] if "CreationDate" in source.columns else []
+    return newest + [F.col(ROW_HASH).desc()]
+
+
+def flag_duplicates(source: SourceFile):
+    """Among good rows that share a key, keep one (see duplicate_order) and reject the others as duplicates.
+    Only the rows of duplicated keys are ranked; finding those keys is a narrow aggregation."""
+    keys = list(source.keys)
+
+    def transform(rows: DataFrame) -> DataFrame:
+        is_good = F.col(REJECT_REASON).isNull()
+        dup_keys = rows.where(is_good).groupBy(*keys).count().where("count > 1").select(*keys, F.lit(True).alias("_dup"))
+        contested = F.coalesce(F.col("_dup"), F.lit(False)) & is_good
+        marked = rows.join(dup_keys, on=keys, how="left")
+        rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*duplicate_order(source)))
+        label = F.concat_ws("/", *[F.col(k).cast("string") for k in keys])
+        resolved = (marked.where(contested)
+                    .withColumn(REJECT_REASON, F.when(rank > 1, F.format_string(
+                        "duplicate %s: another row with this key was kept", label)))
+                    .withColumn("raw_record", F.when(F.col(REJECT_REASON).isNotNull(), source_record(source))))
+        return marked.where(~contested).unionByName(resolved).select(*rows.columns)
+    return transform
+
+
+def good_rows(rows: DataFrame, source: SourceFile, run_id: str) -> DataFrame:
+    """The bronze table's rows: StackSample's columns plus lineage."""
+    return rows.where(F.col(REJECT_REASON).isNull()).select(
+        *source.columns, ROW_HASH, SOURCE_FILE, F.lit(run_id).alias("ingest_run_id"))
+
+
+def rejected_rows(rows: DataFrame, run_id: str) -> DataFrame:
+    """Quarantine rows: nothing needed to inspect or replay them is lost. `reject_id` makes re-ingest idempotent."""
+    return rows.where(F.col(REJECT_REASON).isNotNull()).select(
+        F.xxhash64(SOURCE_FILE, "raw_record", REJECT_REASON).alias("reject_id"),
+        F.col("raw_record"),
+        F.col(REJECT_REASON).alias("reason"),
+        F.col(SOURCE_FILE),
+        F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("rejected_at"),
+    )
+
+
+# --- the job's work ------------------------------------------------------------------------------------------------
+
+@dataclass
+class FileCounts:
+    file_name: str
+    table: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    written: WriteCounts = field(default_factory=WriteCounts)
+    orphans: int = 0  # tags or answers whose question is not in questions_raw
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.loaded + self.rejected
+
+
+@dataclass
+class IngestResult:
+    files: list[FileCounts]
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    def details(self) -> dict[str, str]:
+        out = {}
+        for f in self.files:
+            for name in ("read", "loaded", "rejected", "duplicates", "orphans"):
+                out[f"{f.table}.{name}"] = str(getattr(f, name))
+            out[f"{f.table}.inserted"] = str(f.written.inserted)
+            out[f"{f.table}.updated"] = str(f.written.updated)
+        return out
+
+    def summary(self) -> str:
+        head = f"{'file':<14}{'read':>10}{'loaded':>10}{'rejected':>10}{'dupes':>8}{'inserted':>10}{'updated':>9}"
+        lines = [head, "-" * len(head)]
+        for f in self.files:
+            lines.append(f"{f.file_name:<14}{f.read:>10}{f.loaded:>10}{f.rejected:>10}{f.duplicates:>8}"
+                         f"{f.written.inserted:>10}{f.written.updated:>9}")
+        lines.append(f"{'total':<14}{self.read:>10}{self.loaded:>10}{self.rejected:>10}")
+        for f in self.files:
+            if f.orphans:
+                lines.append(f"{f.table}: {f.orphans} rows refer to a question not in questions_raw (kept)")
+        return "\n".join(lines)
+
+
+def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: str, encoding: str,
+                max_body_bytes: int, run_id: str) -> FileCounts:
+    check_header(spark, path, source.columns)
+    rows = (read_as_strings(spark, path, source.columns, encoding)
+            .transform(parse_rows(source, max_body_bytes))
+            .transform(flag_duplicates(source))
+            .persist())  # parsed once; counted and written from memory
+    try:
+        totals = rows.agg(
+            F.count(F.lit(1)).alias("read"),
+            F.count_if(F.col(REJECT_REASON).isNull()).alias("loaded"),
+            F.count_if(F.col(REJECT_REASON).startswith("duplicate")).alias("duplicates"),
+        ).first()
+        counts = FileCounts(source.file_name, source.table, read=totals["read"], loaded=totals["loaded"],
+                            rejected=totals["read"] - totals["loaded"], duplicates=totals["duplicates"])
+        counts.written = upsert(spark, good_rows(rows, source, run_id), f"{database}.{source.table}",
+                                list(source.keys), hash_column=ROW_HASH)
+        upsert(spark, rejected_rows(rows, run_id), f"{database}.{source.rejected_table}", ["reject_id"])
+        return counts
+    finally:
+        rows.unpersist()
+
+
+def count_orphans(spark: SparkSession, database: str, source: SourceFile, question_key: str) -> int:
+    """Rows of a child table (tags, answers) whose question is absent: kept, but counted and reported."""
+    children = spark.table(f"{database}.{source.table}")
+    questions = spark.table(f"{database}.{QUESTIONS.table}").select(F.col("Id").alias(question_key))
+    return children.join(questions, on=question_key, how="left_anti").count()
+
+
+def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, max_body_bytes: int,
+           run_id: str) -> IngestResult:
+    """Load Questions.csv, Tags.csv and (when present) Answers.csv from a directory on any Hadoop file system."""
+    charset = java_charset(spark, encoding)
+    files = []
+    for source in SOURCE_FILES:
+        path = f"{source_dir.rstrip('/')}/{source.file_name}"
+        if not path_exists(spark, path):
+            if source.required:
+                raise IngestError(f"{path} not found: a StackSample directory holds Questions.csv and Tags.csv")
+            continue
+        files.append(ingest_file(spark, path, source, database, charset, max_body_bytes, run_id))
+    for counts in files:
+        if counts.table == TAGS.table:
+            counts.orphans = count_orphans(spark, database, TAGS, "Id")
+        elif counts.table == ANSWERS.table:
+            counts.orphans = count_orphans(spark, database, ANSWERS, "ParentId")
+    return IngestResult(files)

@@ -1,0 +1,127 @@
+"""Build the spark-submit and spark-sql command lines from a target's conf file.
+
+    python -m stacktags.launch --root DIR submit JOB [--target T] [--master URL] [--dry-run] [job options]
+    python -m stacktags.launch --root DIR sql [--target T] [--warehouse DIR] [spark-sql options]
+
+scripts/submit.sh and scripts/spark-sql call this. The jars go on the command line (--packages, or --jars from a
+bundled folder), the rest of the Spark properties into a --properties-file, and the package as a --py-files zip
+built on the fly, so the same command works in local mode and on a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import zipfile
+from pathlib import Path
+
+from pyspark.find_spark_home import _find_spark_home
+
+import stacktags
+from stacktags import config
+
+JAR_PROPERTIES = ("spark.jars", "spark.jars.packages")
+
+
+def spark_bin(name: str) -> str:
+    return str(Path(_find_spark_home()) / "bin" / name)
+
+
+def build_package_zip(dest: Path) -> Path:
+    """Zip the stacktags package for --py-files, so executors and cluster drivers import the same code."""
+    package_dir = Path(stacktags.__file__).parent
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package_dir.rglob("*.py")):
+            archive.write(path, Path("stacktags") / path.relative_to(package_dir))
+    return dest
+
+
+def write_properties(props: dict[str, str], dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("".join(f"{key} {value}\n" for key, value in sorted(props.items())), encoding="utf-8")
+    return dest
+
+
+def split_launch_options(props: dict[str, str], master: str | None) -> tuple[list[str], dict[str, str]]:
+    """Master and jars as explicit options (readable in --dry-run), the other properties for the properties file."""
+    props = dict(props)
+    options = ["--master", master or props.pop("spark.master", "local[*]")]
+    props.pop("spark.master", None)
+    if "spark.jars" in props:
+        options += ["--jars", props.pop("spark.jars")]
+    if "spark.jars.packages" in props:
+        options += ["--packages", props.pop("spark.jars.packages")]
+    return options, props
+
+
+def config_for(root: Path, target: str, args: list[str]) -> tuple[config.Config, list[str]]:
+    """The conf of a target (or of an explicit --conf-file among the options) and the options with --conf-file set."""
+    parser = argparse.ArgumentParser(add_help=False)
+    config.add_common_arguments(parser, default_conf=str(root / "conf" / f"{target}.toml"))
+    known, _ = parser.parse_known_args(args)
+    cfg = config.from_arguments(known)
+    if "--conf-file" not in args:
+        args = ["--conf-file", str(cfg.path), *args]
+    return cfg, args
+
+
+def submit_command(root: Path, job: str, target: str, master: str | None, job_args: list[str]) -> list[str]:
+    script = root / "jobs" / f"{job}.py"
+    if not script.is_file():
+        jobs = sorted(p.stem for p in (root / "jobs").glob("*.py"))
+        raise SystemExit(f"unknown job {job!r}; jobs: {', '.join(jobs)}")
+    cfg, job_args = config_for(root, target, job_args)
+    props = config.spark_properties(cfg)
+    python = cfg.get("submit", "python")
+    if python:  # same-machine targets: drivers and executors use the project's venv
+        props.setdefault("spark.pyspark.python", python)
+        props.setdefault("spark.pyspark.driver.python", python)
+    options, props = split_launch_options(props, master)
+    work = root / "var" / "submit"
+    return [spark_bin("spark-submit"), *options, "--name", f"stacktags-{job}",
+            "--properties-file", str(write_properties(props, work / f"{job}.properties")),
+            "--py-files", str(build_package_zip(work / "stacktags.zip")),
+            str(script), *job_args]
+
+
+def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]) -> list[str]:
+    parser = argparse.ArgumentParser(add_help=False)
+    config.add_common_arguments(parser, default_conf=str(root / "conf" / f"{target}.toml"))
+    known, rest = parser.parse_known_args(sql_args)
+    cfg = config.from_arguments(known)
+    options, props = split_launch_options(config.spark_properties(cfg), master)
+    work = root / "var" / "submit"
+    return [spark_bin("spark-sql"), *options, "--properties-file",
+            str(write_properties(props, work / "spark-sql.properties")), "--database", cfg.database, *rest]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scripts/submit.sh | scripts/spark-sql", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, type=Path, help="the project folder (holds jobs/ and conf/)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("submit", "sql"):
+        command = commands.add_parser(name, add_help=False)  # --help goes on to the job or spark-sql
+        if name == "submit":
+            command.add_argument("job", help="a file of jobs/ without .py: ingest, ...")
+        command.add_argument("--target", default="local", help="conf/<target>.toml: local (default), standalone, ...")
+        command.add_argument("--master", help="override the conf's spark.master, e.g. spark://127.0.0.1:7077")
+        command.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    args, rest = parser.parse_known_args(argv)
+    root = args.root.resolve()
+    if args.command == "submit":
+        command = submit_command(root, args.job, args.target, args.master, rest)
+    else:
+        command = sql_command(root, args.target, args.master, rest)
+    if args.dry_run:
+        print(shlex.join(command))
+        return
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

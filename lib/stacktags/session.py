@@ -1,0 +1,57 @@
+"""The one place a SparkSession is made: Delta Lake, a persistent catalog and the project database."""
+
+from __future__ import annotations
+
+import os
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from stacktags.config import LAUNCH_PROPERTIES, Config, spark_properties
+
+
+class ClasspathError(RuntimeError):
+    """A jar the project needs is not on the driver's classpath."""
+
+
+def launched_by_spark_submit() -> bool:
+    """True when this Python process is the driver of a spark-submit (or pyspark shell) run.
+
+    spark-submit starts the JVM first and hands Python the gateway port; then master and jars are already fixed by
+    the submit command and must not be overridden here.
+    """
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def session_properties(cfg: Config) -> dict[str, str]:
+    """The properties this factory sets: all of them when it launches Spark itself (local mode, the embedded default);
+    under spark-submit only those the submit command left unset, never the master or the jars."""
+    props = spark_properties(cfg)
+    if not launched_by_spark_submit():
+        return props
+    submitted = SparkConf()  # loads the spark.* properties the submit command gave the JVM
+    return {key: value for key, value in props.items()
+            if key not in LAUNCH_PROPERTIES and not submitted.contains(key)}
+
+
+def build_session(cfg: Config, app_name: str) -> SparkSession:
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in session_properties(cfg).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    require_class(spark, "io.delta.tables.DeltaTable", "Delta Lake (io.delta:delta-spark_4.1_2.13:4.2.0)")
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {cfg.database}")
+    return spark
+
+
+def require_class(spark: SparkSession, class_name: str, what: str) -> None:
+    """Fail early, with a message that says what to do, when a jar is missing (instead of a ClassNotFound deep in a job)."""
+    loader = spark.sparkContext._jvm.Thread.currentThread().getContextClassLoader()
+    try:
+        loader.loadClass(class_name)
+    except Exception as err:  # py4j wraps the ClassNotFoundException
+        raise ClasspathError(
+            f"{what} is not on the Spark classpath. Submit with scripts/submit.sh (which adds the jars from conf), or "
+            f"give spark-submit --packages / --jars yourself; for clusters without internet use scripts/bundle-jars.sh "
+            f"and set [jars] dir in the conf file."
+        ) from err

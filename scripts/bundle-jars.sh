@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Copy the project's resolved jars (Delta and its dependencies) into DIR with a SHA256SUMS list, for clusters without
+# internet. Then set [jars] dir = "DIR" in the target's conf file.   Usage: scripts/bundle-jars.sh DIR [--conf-file F]
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: scripts/bundle-jars.sh DIR [--conf-file conf/local.toml]" >&2; exit 2; }
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dest="$(realpath -m "$1")"; shift
+cd "$root"
+exec .venv/bin/python -m stacktags.jars bundle "$dest" "$@"

@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="stacktags",
+    version="0.1.0",
+    description="Predict Stack Overflow tags from a question's title and body with PySpark, Delta Lake and Spark MLlib",
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    python_requires=">=3.11",  # tomllib
+    install_requires=[
+        # Exact pins: Delta breaks across Spark patch releases; these match Glue 6.0 and EMR 8.1.
+        "pyspark==4.1.1",
+        "delta-spark==4.2.0",
+        "spark-nlp==7.0.0",
+        "pyarrow>=15",
+        "numpy>=1.26",  # sparknlp imports numpy without declaring it
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25"],
+        "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "matplotlib>=3.8", "psutil>=5.9"],
+    },
+)

@@ -1,0 +1,73 @@
+"""One SparkSession for the whole test run (local[2], few shuffle partitions, UI off) on a temporary warehouse."""
+
+import csv
+import importlib.util
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from stacktags import config
+from stacktags.session import build_session
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"  # real dev data beside a clone, when there is one
+
+TEST_SETTINGS = ["spark.spark.sql.shuffle.partitions=2", "spark.spark.driver.memory=3g"]
+
+csv.field_size_limit(sys.maxsize)
+
+
+def csv_row_count(path: Path, encoding: str = "utf-8") -> int:
+    """Records in a CSV file by Python's csv module: the reference the Spark counts must match."""
+    with path.open(newline="", encoding=encoding) as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+def test_config(warehouse: Path, database: str, *settings: str) -> config.Config:
+    return config.load(ROOT / "conf" / "local.toml", warehouse=str(warehouse), database=database,
+                       settings=[*TEST_SETTINGS, *settings])
+
+
+test_config.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("warehouse")
+
+
+@pytest.fixture(scope="session")
+def spark(warehouse):
+    session = build_session(test_config(warehouse, "stacktags_test"), "stacktags-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def fresh_cfg(spark, warehouse):
+    """A config whose database is new and empty, so each test starts from nothing."""
+    def make(*settings: str) -> config.Config:
+        cfg = test_config(warehouse, f"t_{uuid.uuid4().hex[:10]}", *settings)
+        spark.sql(f"CREATE DATABASE {cfg.database}")
+        return cfg
+    return make
+
+
+def load_job(name: str):
+    """A job file of jobs/ as a module, to call its main(argv) in this process (and this SparkSession)."""
+    spec = importlib.util.spec_from_file_location(f"job_{name}", ROOT / "jobs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def job_arguments(cfg: config.Config, *settings: str) -> list[str]:
+    """Command-line arguments that rebuild `cfg` in a job: its conf file, warehouse, database and test settings."""
+    args = ["--conf-file", str(cfg.path), "--warehouse", cfg.warehouse, "--database", cfg.database]
+    for setting in [*TEST_SETTINGS, *settings]:
+        args += ["--set", setting]
+    return args
