@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Set up this clone on a fresh machine: .venv with the project (pinned Spark, Delta, Spark NLP) and its extras, and
 # the Maven jars resolved once into Spark's Ivy cache so that later runs need no network. Idempotent; when nothing
-# changed it takes a second.   Usage: scripts/setup.sh [EXTRAS]   (default: dev; e.g. dev,bench)
+# changed it takes a second.   Usage: scripts/setup.sh [EXTRAS]   (default: dev,bench)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-extras="${1:-dev}"
+extras="${1:-dev,bench}"
 
 command -v java >/dev/null || { echo "setup: Java 17 is needed (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "setup: Python 3.11 or newer is needed" >&2; exit 1; }

@@ -95,7 +95,8 @@ def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]
     options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
     return [spark_bin("spark-sql"), *options, "--properties-file",
-            str(write_properties(props, work / "spark-sql.properties")), "--database", cfg.database, *rest]
+            str(write_properties(props, work / "spark-sql.properties")), "--database", cfg.database,
+            "--hiveconf", "hive.cli.print.header=true", *rest]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,6 +48,12 @@ def upsert(spark: SparkSession, source: DataFrame, table: str, keys: list[str],
         changes.unpersist()
 
 
+def replace(spark: SparkSession, source: DataFrame, table: str) -> WriteCounts:
+    """Overwrite a Delta table (or create it) in one commit: readers see the old rows or the new, never a mix."""
+    source.write.format("delta").mode("overwrite").option("overwriteSchema", True).saveAsTable(table)
+    return WriteCounts(inserted=spark.table(table).count())
+
+
 def append(source: DataFrame, table: str) -> None:
     """Append to a Delta table, creating it on the first write."""
     source.write.format("delta").mode("append").saveAsTable(table)

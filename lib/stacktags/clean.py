@@ -1,0 +1,91 @@
+"""Clean: bronze questions (+ tags, answers) -> the silver table `questions_clean` that training reads and users query.
+
+Incremental: a question goes through text preparation only when it is new or its source changed (its bronze row, its
+tags, its answer count or its split), detected by a hash of those; a rerun with nothing new commits nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from stacktags.config import Config, ConfigError
+from stacktags.ingest import ANSWERS, QUESTIONS, TAGS
+from stacktags.tables import WriteCounts, new_or_changed, replace, upsert
+from stacktags.text import text_preparation
+
+SILVER_TABLE = "questions_clean"
+SPLITS = ("train", "validation", "test")
+SILVER_COLUMNS = ["Id", "title", "body_text", "code", "title_tokens", "body_tokens", "code_tokens", "tags",
+                  "creation_date", "score", "is_closed", "answer_count", "split", "source_hash"]
+SPLIT_BUCKETS = 1_000_000
+
+
+def split_fractions(cfg: Config) -> dict[str, float]:
+    fractions = {name: float(cfg.get("clean", "split", {}).get(name, 0.0)) for name in SPLITS}
+    if abs(sum(fractions.values()) - 1.0) > 1e-9 or min(fractions.values()) < 0:
+        raise ConfigError(f"[clean] split must give train, validation and test fractions that sum to 1: {fractions}")
+    return fractions
+
+
+def split_of(question_id: Column, fractions: dict[str, float]) -> Column:
+    """train / validation / test from a hash of the Id: the same on every run and machine, and independent of order."""
+    bucket = F.pmod(F.xxhash64(question_id), F.lit(SPLIT_BUCKETS)) / SPLIT_BUCKETS
+    return (F.when(bucket < fractions["train"], "train")
+            .when(bucket < fractions["train"] + fractions["validation"], "validation")
+            .otherwise("test"))
+
+
+def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame,
+                   fractions: dict[str, float]) -> DataFrame:
+    """One row per question: raw Title and Body, its sorted distinct tags, answer count, split and a source hash."""
+    tag_arrays = tags.groupBy("Id").agg(F.array_sort(F.collect_set("Tag")).alias("tags"))
+    answer_counts = answers.groupBy(F.col("ParentId").alias("Id")).agg(F.count(F.lit(1)).alias("answer_count"))
+    facts = (questions.join(tag_arrays, "Id", "left").join(answer_counts, "Id", "left")
+             .select("Id", "Title", "Body", "row_hash",
+                     F.coalesce("tags", F.array().cast("array<string>")).alias("tags"),
+                     F.col("CreationDate").alias("creation_date"),
+                     F.col("Score").alias("score"),
+                     F.col("ClosedDate").isNotNull().alias("is_closed"),
+                     F.coalesce("answer_count", F.lit(0)).alias("answer_count"),
+                     split_of(F.col("Id"), fractions).alias("split")))
+    return facts.withColumn("source_hash", F.xxhash64("row_hash", "tags", "answer_count", "split")).drop("row_hash")
+
+
+def prepare(facts: DataFrame) -> DataFrame:
+    """Text preparation (the shared definition) and the silver columns."""
+    return text_preparation().transform(facts).withColumnRenamed("Title", "title").select(*SILVER_COLUMNS)
+
+
+@dataclass
+class CleanResult:
+    bronze_questions: int
+    written: WriteCounts
+    rows_per_split: dict[str, int]
+
+    def summary(self) -> str:
+        splits = ", ".join(f"{name} {self.rows_per_split.get(name, 0)}" for name in SPLITS)
+        total = sum(self.rows_per_split.values())
+        return (f"questions_clean: {total} rows ({splits}); this run inserted {self.written.inserted}, "
+                f"updated {self.written.updated} of {self.bronze_questions} bronze questions")
+
+
+def clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResult:
+    """Bring questions_clean up to date with the bronze tables; with `full`, prepare every question again."""
+    questions = spark.table(cfg.table(QUESTIONS.table))
+    tags = spark.table(cfg.table(TAGS.table))
+    answers_table = cfg.table(ANSWERS.table)
+    answers = (spark.table(answers_table) if spark.catalog.tableExists(answers_table)
+               else spark.createDataFrame([], "ParentId bigint"))
+    facts = question_facts(questions, tags, answers, split_fractions(cfg))
+    silver = cfg.table(SILVER_TABLE)
+    if full or not spark.catalog.tableExists(silver):
+        written = replace(spark, prepare(facts), silver)
+    else:
+        changed = new_or_changed(facts, spark.table(silver), ["Id"], "source_hash")
+        written = upsert(spark, prepare(changed), silver, ["Id"], hash_column="source_hash")
+    per_split = {row["split"]: row["count"] for row in spark.table(silver).groupBy("split").count().collect()}
+    return CleanResult(questions.count(), written, per_split)
+
