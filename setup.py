@@ -14,6 +14,8 @@ setup(
         "spark-nlp==7.0.0",
         "pyarrow>=15",
         "numpy>=1.26",  # sparknlp imports numpy without declaring it
+        "scipy>=1.11",  # sparse matrices for the multilabel estimator
+        "pandas>=2.0",  # pandas UDFs (scoring)
     ],
     extras_require={
         "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25"],

@@ -31,6 +31,8 @@ STAGES = {
     # name: (job, job options given the corpus folder)
     "ingest": ("ingest", lambda corpus: ["--source", str(corpus)]),
     "ingest-rerun": ("ingest", lambda corpus: ["--source", str(corpus)]),  # the same files again: no change
+    "clean": ("clean", lambda corpus: []),
+    "clean-rerun": ("clean", lambda corpus: []),  # nothing new: nothing prepared
 }
 SAMPLE_SECONDS = 0.25
 MB = 1024 * 1024
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
     parser.add_argument("--corpus", type=Path, required=True, help="a StackSample-format folder (scripts/make-corpus)")
-    parser.add_argument("--stages", default="ingest,ingest-rerun", help=f"comma-separated, of: {', '.join(STAGES)}")
+    parser.add_argument("--stages", default="ingest,ingest-rerun,clean,clean-rerun", help=f"comma-separated, of: {', '.join(STAGES)}")
     parser.add_argument("--target", default="local")
     parser.add_argument("--work", type=Path, help="scratch folder for the warehouse and logs (default var/bench)")
     parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")

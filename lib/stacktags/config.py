@@ -148,6 +148,10 @@ def spark_properties(cfg: Config) -> dict[str, str]:
         derby_home = f"-Dderby.system.home={cfg.warehouse.removeprefix('file:')}"  # keeps derby.log out of the cwd
         java_options = props.get("spark.driver.extraJavaOptions", "")
         props["spark.driver.extraJavaOptions"] = f"{java_options} {derby_home}".strip()
+    python = cfg.get("submit", "python")
+    if python:  # same-machine targets: the driver's and the executors' Python workers use the project's venv
+        props["spark.pyspark.python"] = python
+        props["spark.pyspark.driver.python"] = python
     jars = cfg.section("jars")
     if jars.get("dir"):
         props["spark.jars"] = ",".join(jar_files(jars["dir"]))

@@ -74,12 +74,7 @@ def submit_command(root: Path, job: str, target: str, master: str | None, job_ar
         jobs = sorted(p.stem for p in (root / "jobs").glob("*.py"))
         raise SystemExit(f"unknown job {job!r}; jobs: {', '.join(jobs)}")
     cfg, job_args = config_for(root, target, job_args)
-    props = config.spark_properties(cfg)
-    python = cfg.get("submit", "python")
-    if python:  # same-machine targets: drivers and executors use the project's venv
-        props.setdefault("spark.pyspark.python", python)
-        props.setdefault("spark.pyspark.driver.python", python)
-    options, props = split_launch_options(props, master)
+    options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
     return [spark_bin("spark-submit"), *options, "--name", f"stacktags-{job}",
             "--properties-file", str(write_properties(props, work / f"{job}.properties")),

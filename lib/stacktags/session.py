@@ -39,6 +39,11 @@ def build_session(cfg: Config, app_name: str) -> SparkSession:
     for key, value in session_properties(cfg).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    python = cfg.get("submit", "python")
+    if python and not launched_by_spark_submit():
+        # Embedded mode reads the workers' interpreter only from PYSPARK_PYTHON (spark-submit sets it from
+        # spark.pyspark.python); set it from the config instead, so UDF workers import what the venv has.
+        spark.sparkContext.pythonExec = python
     require_class(spark, "io.delta.tables.DeltaTable", "Delta Lake (io.delta:delta-spark_4.1_2.13:4.2.0)")
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {cfg.database}")
     return spark

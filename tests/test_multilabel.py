@@ -1,0 +1,131 @@
+"""The multilabel estimator: its numeric core, agreement with MLlib, the decision rule and persistence."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.linalg import SparseVector, VectorUDT
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
+
+from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
+from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression, decide,
+                                  tag_indices)
+
+TAGS = ["java", "python", "sql"]
+
+
+def synthetic(seed=0, rows=300, features=12):
+    """Sparse rows and 3 tags drawn from known logistic models, so each tag has signal and noise."""
+    rng = np.random.default_rng(seed)
+    dense = rng.normal(size=(rows, features)) * (rng.random((rows, features)) < 0.4)
+    truth = rng.normal(size=(features, len(TAGS))) * 1.5
+    labels = rng.random((rows, len(TAGS))) < 1 / (1 + np.exp(-(dense @ truth - 0.5)))
+    return dense, labels
+
+
+def test_gradient_matches_finite_differences():
+    dense, labels = synthetic(rows=40, features=5)
+    X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
+    theta = np.random.default_rng(1).normal(size=(6, 3)) * 0.3
+    weights = np.linspace(0.5, 2.0, 40)
+
+    def objective(t):
+        loss, grad, total = block_loss_gradient(X, Y, weights, t)
+        return regularised(loss, grad, total, t, 0.1)
+
+    value, grad = objective(theta)
+    for d, k in [(0, 0), (3, 1), (5, 2)]:  # a coefficient of each tag and an intercept
+        step = np.zeros_like(theta)
+        step[d, k] = 1e-6
+        numeric = (objective(theta + step)[0][k] - objective(theta - step)[0][k]) / 2e-6
+        assert numeric == pytest.approx(grad[d, k], rel=1e-5, abs=1e-8)
+
+
+def test_lockstep_lbfgs_finds_each_tags_optimum():
+    dense, labels = synthetic()
+    X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
+
+    def evaluate(t):
+        loss, grad, total = block_loss_gradient(X, Y, np.ones(X.shape[0]), t)
+        return regularised(loss, grad, total, t, 0.01)
+
+    theta, _, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=200)
+    _, grad = evaluate(theta)
+    assert np.abs(grad).max() < 1e-5 and passes < 200
+
+
+@pytest.fixture(scope="module")
+def training_rows(spark):
+    dense, labels = synthetic()
+    rows = [(SparseVector(len(x), np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
+            for x, y in zip(dense, labels)]
+    schema = StructType([StructField("features", VectorUDT()), StructField("tags", ArrayType(StringType()))])
+    return spark.createDataFrame(rows, schema)
+
+
+def test_agrees_with_mllib_logistic_regression_per_tag(spark, training_rows):
+    """Same objective (regParam, no standardization): same coefficients and probabilities, tag by tag."""
+    model = MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=200, tol=1e-12).fit(training_rows)
+    ours = model.transform(training_rows.withColumn("row", F.monotonically_increasing_id())) \
+        .select("row", "tags").orderBy("row")
+    assert model.getOrDefault(model.tags) == sorted(TAGS, key=lambda t: (-sum(
+        t in r["tags"] for r in training_rows.collect()), t))
+    fitted_rows = training_rows.where(F.size("tags") > 0)  # rows with none of the tags take no part in fitting
+    for k, tag in enumerate(model.getOrDefault(model.tags)):
+        data = fitted_rows.withColumn("label", F.array_contains("tags", tag).cast("double"))
+        mllib = LogisticRegression(regParam=0.01, elasticNetParam=0.0, standardization=False, maxIter=500,
+                                   tol=1e-12).fit(data)
+        assert np.allclose(model.coefficients[:, k], mllib.coefficients.toArray(), atol=2e-4), tag
+        assert model.intercepts[k] == pytest.approx(mllib.intercept, abs=2e-4)
+    assert ours.count() == training_rows.count()
+
+
+def test_decision_rule_thresholds_at_least_one_at_most_k():
+    probabilities = np.array([[0.9, 0.6, 0.2],    # java and python pass their thresholds
+                              [0.1, 0.2, 0.3],    # none passes: the most probable is given anyway
+                              [0.95, 0.9, 0.85]])  # all pass: at most 2
+    predicted, scores = decide(probabilities, np.array(TAGS), np.array([0.5, 0.5, 0.9]), 1, 2, top=2)
+    assert predicted == [["java", "python"], ["sql"], ["java", "python"]]
+    assert scores[1] == [{"tag": "sql", "probability": 0.3}, {"tag": "python", "probability": 0.2}]
+
+
+def test_tag_indices_keep_known_tags_only(spark):
+    df = spark.createDataFrame([(["sql", "rust", "java", "java"],), ([],)], "tags array<string>")
+    assert [r[0] for r in df.select(tag_indices(F.col("tags"), TAGS)).collect()] == [[0, 2], []]
+
+
+def test_saves_and_loads_inside_a_pipeline(spark, training_rows, tmp_path):
+    pipeline = Pipeline(stages=[MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=30,
+                                                             probabilitiesCol="probabilities")])
+    fitted = pipeline.fit(training_rows)
+    fitted.stages[-1].setThresholds([0.3, 0.4, 0.6])
+    fitted.write().save(str(tmp_path / "model"))
+    loaded = PipelineModel.load(str(tmp_path / "model"))
+    stage = loaded.stages[-1]
+    assert stage.getOrDefault(stage.thresholds) == pytest.approx([0.3, 0.4, 0.6])
+    assert stage.getOrDefault(stage.tags) == fitted.stages[-1].getOrDefault(fitted.stages[-1].tags)
+    before = fitted.transform(training_rows).select("predicted_tags", "probabilities").collect()
+    after = loaded.transform(training_rows).select("predicted_tags", "probabilities").collect()
+    assert [r[0] for r in before] == [r[0] for r in after]
+    assert np.allclose([r[1] for r in before], [r[1] for r in after], atol=1e-6)
+    assert all(1 <= len(r[0]) <= 5 for r in after)
+
+
+def test_a_model_whose_parts_disagree_does_not_load(spark, training_rows, tmp_path):
+    model = MultilabelLogisticRegression(numTags=3, maxIter=5).fit(training_rows)
+    model.write().save(str(tmp_path / "m"))
+    metadata_file = next((tmp_path / "m" / "metadata").glob("part-*"))
+    metadata = json.loads(metadata_file.read_text())
+    metadata["paramMap"]["tags"] = list(reversed(metadata["paramMap"]["tags"]))  # shifted labels, as in the seed
+    metadata_file.write_text(json.dumps(metadata))
+    for checksum in metadata_file.parent.glob(".*.crc"):  # Hadoop would refuse the edited file
+        checksum.unlink()
+    with pytest.raises(ModelMismatchError, match="coefficient rows are for tags"):
+        MultilabelLogisticModel.load(str(tmp_path / "m"))
+    with pytest.raises(ModelMismatchError, match="model parts disagree"):
+        MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 2)), intercepts=np.zeros(2),
+                                thresholds=[0.5] * 3)
