@@ -6,8 +6,8 @@ from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from stacktags.ingest import (CORRUPT_RECORD, QUESTIONS, REJECT_REASON, ROW_HASH, SOURCE_FILE, TAGS, flag_duplicates,
-                              parse_rows, present, source_record)
+from stacktags.ingest import (CORRUPT_RECORD, QUESTIONS, REJECT_REASON, ROW_HASH, SOURCE_FILE, TAGS, duplicate_keys,
+                              flag_duplicates, parse_rows, present, source_record)
 
 RAW_QUESTION_COLUMNS = QUESTIONS.columns + [CORRUPT_RECORD, SOURCE_FILE]
 
@@ -100,12 +100,24 @@ def parsed_questions(spark, rows):
     return raw_questions(spark, rows).transform(parse_rows(QUESTIONS, 1000))
 
 
+def resolve_duplicates(rows):
+    return rows.transform(flag_duplicates(QUESTIONS, duplicate_keys(rows, QUESTIONS)))
+
+
+def test_duplicate_keys_are_those_of_several_good_rows(spark):
+    rows = parsed_questions(spark, [("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a", "b"),
+                                    ("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a2", "b"),
+                                    ("2", "1", "2010-01-01T00:00:00Z", "NA", "5", "c", "d"),
+                                    ("2", "1", "2010-01-01T00:00:00Z", "NA", "x", "bad", "d")])
+    assert [r["Id"] for r in duplicate_keys(rows, QUESTIONS).collect()] == [1]
+
+
 def test_duplicates_keep_the_newest_row_whatever_the_input_order(spark):
     older = ("9", "1", "2010-01-01T00:00:00Z", "NA", "5", "older", "<p>old</p>")
     newer = ("9", "1", "2011-01-01T00:00:00Z", "NA", "5", "newer", "<p>new</p>")
     other = ("10", "1", "2011-01-01T00:00:00Z", "NA", "5", "other", "<p>x</p>")
     for rows in ([older, newer, other], [newer, other, older]):
-        out = parsed_questions(spark, rows).transform(flag_duplicates(QUESTIONS))
+        out = parsed_questions(spark, rows).transform(resolve_duplicates)
         got = {row["Title"]: row[REJECT_REASON] for row in out.collect()}
         assert got == {"newer": None, "other": None,
                        "older": "duplicate 9: another row with this key was kept"}
@@ -116,7 +128,7 @@ def test_duplicates_keep_the_newest_row_whatever_the_input_order(spark):
 def test_a_bad_row_does_not_compete_with_a_good_one_for_its_key(spark):
     bad = ("9", "1", "2012-01-01T00:00:00Z", "NA", "many", "bad score", "<p>b</p>")
     good = ("9", "1", "2010-01-01T00:00:00Z", "NA", "5", "good", "<p>g</p>")
-    out = parsed_questions(spark, [bad, good]).transform(flag_duplicates(QUESTIONS))
+    out = parsed_questions(spark, [bad, good]).transform(resolve_duplicates)
     assert {row["Title"]: row[REJECT_REASON] for row in out.collect()} == {
         "bad score": "non-numeric Score: many", "good": None}
 

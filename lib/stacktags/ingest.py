@@ -194,16 +194,21 @@ def duplicate_order(source: SourceFile) -> list[Column]:
     return newest + [F.col(ROW_HASH).desc()]
 
 
-def flag_duplicates(source: SourceFile):
-    """Among good rows that share a key, keep one (see duplicate_order) and reject the others as duplicates.
-    Only the rows of duplicated keys are ranked; finding those keys is a narrow aggregation."""
+def duplicate_keys(rows: DataFrame, source: SourceFile) -> DataFrame:
+    """Keys that more than one good row carries (usually none): a narrow aggregation over the keys only."""
+    keys = list(source.keys)
+    return rows.where(F.col(REJECT_REASON).isNull()).groupBy(*keys).count().where("count > 1").select(*keys)
+
+
+def flag_duplicates(source: SourceFile, dup_keys: DataFrame):
+    """Among good rows with one of `dup_keys`, keep one (see duplicate_order) and reject the others as duplicates.
+    Only those rows are ranked; the rest pass through untouched."""
     keys = list(source.keys)
 
     def transform(rows: DataFrame) -> DataFrame:
         is_good = F.col(REJECT_REASON).isNull()
-        dup_keys = rows.where(is_good).groupBy(*keys).count().where("count > 1").select(*keys, F.lit(True).alias("_dup"))
+        marked = rows.join(dup_keys.withColumn("_dup", F.lit(True)), on=keys, how="left")
         contested = F.coalesce(F.col("_dup"), F.lit(False)) & is_good
-        marked = rows.join(dup_keys, on=keys, how="left")
         rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*duplicate_order(source)))
         label = F.concat_ws("/", *[F.col(k).cast("string") for k in keys])
         resolved = (marked.where(contested)
@@ -291,10 +296,14 @@ class IngestResult:
 def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: str, encoding: str,
                 max_body_bytes: int, run_id: str) -> FileCounts:
     check_header(spark, path, source.columns)
-    rows = (read_as_strings(spark, path, source.columns, encoding)
-            .transform(parse_rows(source, max_body_bytes))
-            .transform(flag_duplicates(source))
-            .persist())  # parsed once; counted and written from memory
+    rows = read_as_strings(spark, path, source.columns, encoding).transform(parse_rows(source, max_body_bytes))
+    rows = rows.persist()  # parsed once; checked, counted and written from memory
+    dup_keys = duplicate_keys(rows, source).cache()
+    if not dup_keys.isEmpty():  # the common case skips this: no join, no shuffle of the rows
+        resolved = rows.transform(flag_duplicates(source, F.broadcast(dup_keys))).persist()
+        rows.unpersist()
+        rows = resolved
+    dup_keys.unpersist()
     try:
         totals = rows.agg(
             F.count(F.lit(1)).alias("read"),

@@ -34,10 +34,13 @@ def upsert(spark: SparkSession, source: DataFrame, table: str, keys: list[str],
     if not spark.catalog.tableExists(table):
         source.write.format("delta").saveAsTable(table)
         return WriteCounts(inserted=spark.table(table).count())
-    changes = new_or_changed(source, spark.table(table), keys, hash_column).cache()
+    # Find what changed from the keys (and hashes) alone, a small shuffle; touch whole rows only if something did.
+    match_on = keys + ([hash_column] if hash_column else [])
+    changed_keys = new_or_changed(source.select(*match_on), spark.table(table), keys, hash_column)
+    if changed_keys.isEmpty():
+        return WriteCounts()
+    changes = source.join(changed_keys, on=match_on, how="left_semi").cache()
     try:
-        if changes.isEmpty():
-            return WriteCounts()
         condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
         merge = DeltaTable.forName(spark, table).alias("t").merge(changes.alias("s"), condition)
         if hash_column:
