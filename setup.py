@@ -16,9 +16,10 @@ setup(
         "numpy>=1.26",  # sparknlp imports numpy without declaring it
         "scipy>=1.11",  # sparse matrices for the multilabel estimator
         "pandas>=2.0",  # pandas UDFs (scoring)
+        "matplotlib>=3.8",  # plots of the evaluation report
     ],
     extras_require={
         "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25"],
-        "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "matplotlib>=3.8", "psutil>=5.9"],
+        "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "psutil>=5.9"],
     },
 )

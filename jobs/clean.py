@@ -7,9 +7,8 @@ again (after a change to the text preparation).
 import argparse
 
 from stacktags import config
-from stacktags.clean import clean
-from stacktags.monitor import recorded_run
 from stacktags.session import build_session
+from stacktags.stages import run_clean
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,12 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = config.from_arguments(args)
     spark = build_session(cfg, "stacktags-clean")
-    with recorded_run(spark, cfg, "clean") as run:
-        result = clean(spark, cfg, full=args.full)
-        run.rows_in, run.rows_out, run.rows_rejected = result.bronze_questions, result.written.written, 0
-        run.details = {"inserted": result.written.inserted, "updated": result.written.updated,
-                       **{f"rows.{name}": n for name, n in result.rows_per_split.items()}}
-    print(result.summary())
+    print(run_clean(spark, cfg, full=args.full).summary())
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ changes no table.
 import argparse
 
 from stacktags import config
-from stacktags.ingest import ingest
-from stacktags.monitor import recorded_run
 from stacktags.session import build_session
+from stacktags.stages import run_ingest
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -26,12 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = config.from_arguments(args)
     spark = build_session(cfg, "stacktags-ingest")
-    with recorded_run(spark, cfg, "ingest") as run:
-        result = ingest(spark, args.source, cfg.database, encoding=args.encoding or cfg.require("ingest", "encoding"),
-                        max_body_bytes=cfg.require("ingest", "max_body_bytes"), run_id=run.run_id)
-        run.rows_in, run.rows_out, run.rows_rejected = result.read, result.loaded, result.rejected
-        run.details = result.details()
-    print(result.summary())
+    print(run_ingest(spark, cfg, args.source, args.encoding).summary())
 
 
 if __name__ == "__main__":

@@ -80,10 +80,11 @@ class LockstepLBFGS:
         if len(self.s) > self.history:
             self.s.pop(0), self.y.pop(0), self.rho.pop(0)
 
-    def minimise(self, evaluate, theta: np.ndarray, max_iter: int, max_halvings: int = 20
+    def minimise(self, evaluate, theta: np.ndarray, max_iter: int, max_halvings: int = 4
                  ) -> tuple[np.ndarray, np.ndarray, int]:
         """evaluate(theta) -> (objective (K,), gradient (D+1, K)). Returns theta, the final objective and the number
-        of evaluations (data passes)."""
+        of evaluations (data passes). Every evaluation is a pass over the data for all problems, so a problem whose
+        step keeps failing may halve it only `max_halvings` times per iteration; it then waits for the next one."""
         objective, grad = evaluate(theta)
         passes = 1
         active = np.ones(theta.shape[1], dtype=bool)

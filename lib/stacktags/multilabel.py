@@ -69,15 +69,24 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             raise ValueError("no tags to learn: the training rows carry no tags")
         labelled = dataset.select(self.getFeaturesCol(), tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
                                   .alias("label_indices")).where(F.size("label_indices") > 0)
-        blocks = pack_blocks(labelled, self.getFeaturesCol(), "label_indices").persist()
+        packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices")
+        num_features = packed.first()[0].shape[1]
+        # Optimise over the feature columns the rows use: the coefficients that travel every iteration shrink from
+        # numFeatures to that many rows (much fewer on small data). Only feature ids reach the driver, never rows.
+        used = np.array(sorted(packed.flatMap(lambda b: np.unique(b[0].indices).tolist()).distinct().collect()),
+                        dtype=np.int64)
+        columns = spark.sparkContext.broadcast(used)
+        blocks = packed.map(lambda b: (compact_columns(b[0], columns.value), b[1])).persist()
         try:
-            num_features = blocks.first()[0].shape[1]
-            theta = initial_theta(blocks, num_features, len(tags))
+            theta = initial_theta(blocks, len(used), len(tags))
             theta = fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), self.getTol(),
                                  self.getOrDefault(self.historySize))
         finally:
             blocks.unpersist()
-        model = MultilabelLogisticModel(tags=tags, coefficients=theta[:-1].astype(np.float32),
+            columns.destroy()
+        coefficients = np.zeros((num_features, len(tags)), dtype=np.float32)
+        coefficients[used] = theta[:-1]
+        model = MultilabelLogisticModel(tags=tags, coefficients=coefficients,
                                         intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags))
         return self._copyValues(model)
 
@@ -132,6 +141,12 @@ def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str):
     return dataset.rdd.mapPartitions(pack).map(
         lambda block: (block[0], sp.csr_matrix((block[1].data, block[1].indices, block[1].indptr),
                                                shape=(block[0].shape[0], num_tags))))
+
+
+def compact_columns(features: sp.csr_matrix, used: np.ndarray) -> sp.csr_matrix:
+    """Renumber a block's feature columns to positions in `used` (sorted ids of every column any row uses)."""
+    return sp.csr_matrix((features.data, np.searchsorted(used, features.indices).astype(np.int32), features.indptr),
+                         shape=(features.shape[0], len(used)))
 
 
 def initial_theta(blocks, num_features: int, num_tags: int) -> np.ndarray:

@@ -1,0 +1,25 @@
+"""Evaluate a model on the test split of the data it was trained from: model_metrics table, JSON and HTML report."""
+
+import argparse
+
+from stacktags import config
+from stacktags.session import build_session
+from stacktags.stages import run_evaluate
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-version", type=int, help="default: the newest model in the models table")
+    config.add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = config.from_arguments(args)
+    spark = build_session(cfg, "stacktags-evaluate")
+    print(run_evaluate(spark, cfg, args.model_version).summary())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Evaluate a model on the test split (never on training rows): the model_metrics table, a JSON file and an HTML
+report with plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
+
+from stacktags.config import Config
+from stacktags.metrics import Metrics, evaluate_predictions
+from stacktags.model import MODELS_TABLE, classifier_of, load_model, predictor_of, probability_histograms
+from stacktags.tables import append
+
+METRICS_TABLE = "model_metrics"
+METRICS_SCHEMA = StructType([
+    StructField("model_version", IntegerType(), False),
+    StructField("evaluated_at", TimestampType(), False),
+    StructField("split", StringType(), False),
+    StructField("tag", StringType(), True),  # null for the overall figures
+    StructField("metric", StringType(), False),
+    StructField("value", DoubleType(), False),
+    StructField("support", LongType(), True),
+])
+EXAMPLES = 25
+
+
+@dataclass
+class EvaluationResult:
+    version: int
+    metrics: Metrics
+    json_path: str
+    report_path: str
+
+    def summary(self) -> str:
+        return f"model {self.version} on test: {self.metrics.headline()}\nreport: {self.report_path}"
+
+
+def reports_dir(cfg: Config) -> Path:
+    return Path(cfg.get("evaluate", "reports_dir") or f"{cfg.warehouse.removeprefix('file:')}/reports")
+
+
+def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> EvaluationResult:
+    version, model, info = load_model(spark, cfg, version)
+    predictor = predictor_of(model)
+    tags = classifier_of(model).getOrDefault(classifier_of(model).tags)
+    known = F.array(*map(F.lit, tags))
+    data = spark.read.option("versionAsOf", info["data_version"]).table(info["data_table"])
+    test = (data.where(F.col("split") == "test")  # the hash split keeps training rows out
+            .withColumn("tags", F.array_intersect("tags", known))
+            .where(F.size("tags") > 0)
+            .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags")
+            .cache())
+    scored = predictor.transform(test).select(
+        "Id", "title", F.col("tags").alias("truth"), F.col("predicted_tags").alias("predicted"),
+        F.transform("scores", lambda s: s["tag"]).alias("ranked"), "scores").cache()
+    metrics = evaluate_predictions(scored, tags)
+    _, positives, negatives = probability_histograms(predictor, test)
+    examples = [row.asDict(recursive=True) for row in scored.orderBy("Id").limit(EXAMPLES).collect()]
+    scored.unpersist()
+    test.unpersist()
+
+    record_metrics(spark, cfg, version, metrics)
+    out = reports_dir(cfg) / f"v{version}"
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "metrics.json"
+    json_path.write_text(json.dumps({"model_version": version, "split": "test", "data_version": info["data_version"],
+                                     "overall": metrics.overall, "per_tag": metrics.per_tag}, indent=1))
+    report_path = out / "report.html"
+    thresholds = classifier_of(model).getOrDefault(classifier_of(model).thresholds)
+    report_path.write_text(render_report(version, info, metrics, tags, thresholds, positives, negatives, examples))
+    return EvaluationResult(version, metrics, str(json_path), str(report_path))
+
+
+def record_metrics(spark: SparkSession, cfg: Config, version: int, metrics: Metrics) -> None:
+    now = datetime.now(timezone.utc)
+    rows = [(version, now, "test", None, name, float(value), None) for name, value in metrics.overall.items()]
+    for tag in metrics.per_tag:
+        rows += [(version, now, "test", tag["tag"], name, float(tag[name]), tag["support"])
+                 for name in ("precision", "recall", "f1")]
+    append(spark.createDataFrame(rows, METRICS_SCHEMA), cfg.table(METRICS_TABLE))
+    headline = {k: metrics.overall[k] for k in ("micro_f1", "macro_f1", "p_at_1", "p_at_3", "p_at_5", "r_at_5")}
+    DeltaTable.forName(spark, cfg.table(MODELS_TABLE)).update(
+        condition=F.col("version") == version,
+        set={"metrics": F.create_map(*[x for k, v in headline.items() for x in (F.lit(k), F.lit(float(v)))])})
+
+
+# --- the HTML report -----------------------------------------------------------------------------------------------
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def per_tag_figure(metrics: Metrics, top: int = 40):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    tags = sorted(metrics.per_tag, key=lambda t: -t["support"])[:top]
+    figure, axis = plt.subplots(figsize=(12, 4.5))
+    x = np.arange(len(tags))
+    for offset, name in ((-0.27, "precision"), (0.0, "recall"), (0.27, "f1")):
+        axis.bar(x + offset, [t[name] for t in tags], width=0.27, label=name)
+    axis.set_xticks(x, [t["tag"] for t in tags], rotation=70, fontsize=8)
+    axis.set_ylim(0, 1)
+    axis.set_title(f"Per-tag precision, recall and F1 on the test split ({len(tags)} most frequent tags)")
+    axis.legend()
+    return figure
+
+
+def threshold_figure(tags: list[str], thresholds: list[float], positives: np.ndarray, negatives: np.ndarray,
+                     show: int = 12):
+    import matplotlib.pyplot as plt
+    order = np.argsort(-positives.sum(axis=1))[:show]
+    columns = 4
+    figure, axes = plt.subplots((len(order) + columns - 1) // columns, columns, figsize=(14, 3 * len(order) / columns + 1),
+                                squeeze=False)
+    grid = np.arange(positives.shape[1]) / positives.shape[1]
+    for axis, k in zip(axes.flat, order):
+        tp = np.cumsum(positives[k, ::-1])[::-1]
+        fp = np.cumsum(negatives[k, ::-1])[::-1]
+        precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
+        recall = tp / max(positives[k].sum(), 1)
+        axis.plot(grid, precision, label="precision")
+        axis.plot(grid, recall, label="recall")
+        axis.axvline(thresholds[k], color="grey", linestyle="--", linewidth=1)
+        axis.set_title(f"{tags[k]} (threshold {thresholds[k]:.3f})", fontsize=9)
+        axis.set_ylim(0, 1.02)
+    for axis in list(axes.flat)[len(order):]:
+        axis.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    figure.suptitle("Precision and recall against the decision threshold (test split)")
+    figure.tight_layout()
+    return figure
+
+
+def _top_scores(scores: list[dict]) -> str:
+    return ", ".join(f"{s['tag']} {s['probability']:.2f}" for s in scores)
+
+
+def render_report(version: int, info: dict, metrics: Metrics, tags: list[str], thresholds: list[float],
+                  positives: np.ndarray, negatives: np.ndarray, examples: list[dict]) -> str:
+    import matplotlib.pyplot as plt
+    overall_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in metrics.overall.items())
+    tag_rows = "".join(
+        f"<tr><td>{html.escape(t['tag'])}</td><td>{t['precision']:.3f}</td><td>{t['recall']:.3f}</td>"
+        f"<td>{t['f1']:.3f}</td><td>{t['support']}</td><td>{thresholds[i]:.3f}</td></tr>"
+        for i, t in enumerate(metrics.per_tag))
+    example_rows = "".join(
+        f"<tr><td>{e['Id']}</td><td>{html.escape(e['title'] or '')}</td><td>{html.escape(', '.join(e['truth']))}</td>"
+        f"<td>{html.escape(', '.join(e['predicted']))}</td>"
+        f"<td>{html.escape(_top_scores(e['scores']))}</td></tr>"
+        for e in examples)
+    figures = [per_tag_figure(metrics), threshold_figure(tags, thresholds, positives, negatives)]
+    images = "".join(f'<img alt="plot" src="data:image/png;base64,{_png(f)}">' for f in figures)
+    for figure in figures:
+        plt.close(figure)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>stacktags model {version}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} img{{max-width:100%;display:block;margin:1em 0}}</style>
+</head><body>
+<h1>stacktags model {version}: test-split evaluation</h1>
+<p>Trained on {html.escape(str(info['data_table']))} version {info['data_version']} ({html.escape(str(info['path']))}).
+Evaluated on the test split only: {int(metrics.overall['rows'])} questions that carry at least one of the model's
+{len(tags)} tags. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</p>
+<h2>Overall</h2><table><tr><th>metric</th><th>value</th></tr>{overall_rows}</table>
+<h2>Plots</h2>{images}
+<h2>Predicted and true tags ({len(examples)} test questions)</h2>
+<table><tr><th>Id</th><th>title</th><th>true</th><th>predicted</th><th>top scores</th></tr>{example_rows}</table>
+<h2>Per tag</h2>
+<table><tr><th>tag</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>threshold</th></tr>{tag_rows}</table>
+</body></html>
+"""

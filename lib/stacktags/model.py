@@ -1,0 +1,190 @@
+"""Training: the tag model as one Spark ML PipelineModel, its thresholds, and the `models` registry table.
+
+A saved model is PipelineModel([text preparation, predictor]): the first part turns raw Title and HTML Body into
+tokens (the same definition the clean job applies), the second (TermMixer, HashingTF, IDF, Normalizer and the
+multilabel classifier) turns tokens into tags. Scoring raw questions runs the whole model; training and evaluation,
+which read questions_clean where the tokens already are, run the predictor alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
+                               TimestampType)
+
+from stacktags.clean import SILVER_TABLE
+from stacktags.config import Config
+from stacktags.features import feature_stages
+from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.tables import append, table_version
+from stacktags.text import text_preparation
+
+MODELS_TABLE = "models"
+MODELS_SCHEMA = StructType([
+    StructField("version", IntegerType(), False),
+    StructField("path", StringType(), False),
+    StructField("created_at", TimestampType(), False),
+    StructField("data_table", StringType(), False),
+    StructField("data_version", LongType(), False),
+    StructField("stage", StringType(), False),
+    StructField("metrics", MapType(StringType(), DoubleType()), True),
+    StructField("params", MapType(StringType(), StringType()), True),
+])
+THRESHOLD_BUCKETS = 200
+
+
+class NoModelError(LookupError):
+    """No trained model, or not the requested version."""
+
+
+def predictor_pipeline(cfg: Config) -> Pipeline:
+    train = cfg.section("train")
+    return Pipeline(stages=[*feature_stages(num_features=int(train.get("num_features", 1 << 18)),
+                                            title_weight=int(train.get("title_weight", 3)),
+                                            with_bigrams=bool(train.get("bigrams", False)),
+                                            min_doc_freq=int(train.get("min_doc_freq", 2))),
+                            MultilabelLogisticRegression(numTags=int(train.get("num_tags", 100)),
+                                                         maxIter=int(train.get("max_iter", 50)),
+                                                         regParam=float(train.get("reg_param", 1e-5)),
+                                                         maxTags=int(train.get("max_tags", 5)),
+                                                         minTags=1)])
+
+
+def classifier_of(model: PipelineModel) -> MultilabelLogisticModel:
+    """The multilabel stage of a saved model (or of a predictor)."""
+    predictor = model.stages[-1] if isinstance(model.stages[-1], PipelineModel) else model
+    return predictor.stages[-1]
+
+
+def predictor_of(model: PipelineModel) -> PipelineModel:
+    return model.stages[-1]
+
+
+def probability_histograms(predictor: PipelineModel, rows: DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per tag, how many rows with and without the tag fall in each of THRESHOLD_BUCKETS probability buckets.
+    Counted on the executors; only the (tags x buckets) counts reach the driver."""
+    classifier = predictor.stages[-1]
+    tags = classifier.getOrDefault(classifier.tags)
+    classifier.set(classifier.probabilitiesCol, "_probabilities")
+    try:
+        scored = predictor.transform(rows).select("tags", "_probabilities")
+        tag_of = F.element_at(F.array(*map(F.lit, tags)), F.col("k") + 1)
+        bucket = F.least(F.floor(F.col("p") * THRESHOLD_BUCKETS), F.lit(THRESHOLD_BUCKETS - 1)).cast("int")
+        counts = (scored.select("tags", F.posexplode("_probabilities").alias("k", "p"))
+                  .groupBy("k", bucket.alias("b"))
+                  .agg(F.count_if(F.array_contains("tags", tag_of)).alias("pos"),
+                       F.count_if(~F.array_contains("tags", tag_of)).alias("neg"))
+                  .collect())
+    finally:
+        classifier.set(classifier.probabilitiesCol, "")
+    positives = np.zeros((len(tags), THRESHOLD_BUCKETS))
+    negatives = np.zeros((len(tags), THRESHOLD_BUCKETS))
+    for row in counts:
+        positives[row["k"], row["b"]] = row["pos"]
+        negatives[row["k"], row["b"]] = row["neg"]
+    return tags, positives, negatives
+
+
+def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
+    """Per tag, the threshold that maximises the tag's F1 on the validation rows."""
+    _, positives, negatives = probability_histograms(predictor, validation)
+    return best_f1_thresholds(positives, negatives)
+
+
+def best_f1_thresholds(positives: np.ndarray, negatives: np.ndarray, default: float = 0.5) -> list[float]:
+    """positives/negatives: (tags, buckets) counts of validation probabilities. Predicting a tag when its probability
+    is at least bucket b / buckets gives TP = positives in buckets >= b; pick the b with the best F1 (the higher
+    threshold on ties). A tag without validation positives keeps `default`."""
+    buckets = positives.shape[1]
+    tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1]
+    fp = np.cumsum(negatives[:, ::-1], axis=1)[:, ::-1]
+    fn = positives.sum(axis=1, keepdims=True) - tp
+    f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    best = buckets - 1 - np.argmax(f1[:, ::-1], axis=1)  # last maximum: the highest threshold among ties
+    thresholds = best / buckets
+    return [float(t) if positives[k].sum() > 0 else default for k, t in enumerate(thresholds)]
+
+
+@dataclass
+class TrainResult:
+    version: int
+    path: str
+    data_version: int
+    train_rows: int
+    tags: int
+    fit_seconds: float
+
+    def summary(self) -> str:
+        return (f"model {self.version}: {self.tags} tags from {self.train_rows} training questions "
+                f"(questions_clean version {self.data_version}) in {self.fit_seconds:.0f} s -> {self.path}")
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def next_version(spark: SparkSession, cfg: Config) -> int:
+    table = cfg.table(MODELS_TABLE)
+    if not spark.catalog.tableExists(table):
+        return 1
+    return (spark.table(table).agg(F.max("version")).first()[0] or 0) + 1
+
+
+def models_dir(cfg: Config) -> str:
+    return cfg.get("train", "models_dir") or f"{cfg.warehouse.rstrip('/')}/models"
+
+
+def train(spark: SparkSession, cfg: Config) -> TrainResult:
+    """Fit on the train split of questions_clean, tune thresholds on validation, save a new model version."""
+    silver = cfg.table(SILVER_TABLE)
+    data_version = table_version(spark, silver)
+    data = spark.read.option("versionAsOf", data_version).table(silver)  # exactly the rows recorded below
+    columns = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]
+    training = data.where(F.col("split") == "train").select(*columns).cache()
+    started = time.monotonic()
+    predictor = predictor_pipeline(cfg).fit(training)
+    classifier = predictor.stages[-1]
+    tags = classifier.getOrDefault(classifier.tags)
+    validation = data.where((F.col("split") == "validation") & F.arrays_overlap("tags", F.array(*map(F.lit, tags))))
+    classifier.setThresholds(tune_thresholds(predictor, validation.select(*columns)))
+    fit_seconds = time.monotonic() - started
+    train_rows = training.where(F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()
+    training.unpersist()
+
+    version = next_version(spark, cfg)
+    path = f"{models_dir(cfg)}/v{version}"
+    model = PipelineModel(stages=[text_preparation(), predictor])
+    model.write().save(path)
+    params = {key: str(value) for key, value in cfg.section("train").items()}
+    params.update({"git_commit": git_commit(), "train_rows": str(train_rows), "tags": str(len(tags)),
+                   "fit_seconds": f"{fit_seconds:.1f}"})
+    row = (version, path, datetime.now(timezone.utc), silver, data_version, "candidate", {}, params)
+    append(spark.createDataFrame([row], MODELS_SCHEMA), cfg.table(MODELS_TABLE))
+    return TrainResult(version, path, data_version, train_rows, len(tags), fit_seconds)
+
+
+def load_model(spark: SparkSession, cfg: Config, version: int | None = None) -> tuple[int, PipelineModel, dict]:
+    """A model by version, or the newest: (version, PipelineModel, its models-table row as a dict)."""
+    table = cfg.table(MODELS_TABLE)
+    if not spark.catalog.tableExists(table):
+        raise NoModelError(f"no models yet: {table} does not exist (run the train job)")
+    models = spark.table(table)
+    if version is not None:
+        models = models.where(F.col("version") == version)
+    row = models.orderBy(F.desc("version")).first()
+    if row is None:
+        raise NoModelError(f"no model version {version} in {table}")
+    return row["version"], PipelineModel.load(row["path"]), row.asDict()

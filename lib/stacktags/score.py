@@ -1,0 +1,65 @@
+"""Batch scoring: new questions (a Delta table by name or path, or a StackSample folder) -> the `predictions` table.
+
+Incremental and idempotent: questions already scored by the same model version are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from stacktags.config import Config
+from stacktags.ingest import QUESTIONS, REJECT_REASON, parse_rows, path_exists, read_as_strings
+from stacktags.model import load_model
+from stacktags.tables import append
+
+PREDICTIONS_TABLE = "predictions"
+
+
+@dataclass
+class ScoreResult:
+    version: int
+    candidates: int  # questions read that were not yet scored by this model version
+    scored: int
+    unreadable: int  # rows of a CSV source that failed parsing (not scored; see the ingest job for quarantine)
+
+    def summary(self) -> str:
+        extra = f"; {self.unreadable} unreadable rows skipped" if self.unreadable else ""
+        return f"predictions: {self.scored} questions scored with model {self.version}{extra}"
+
+
+def read_questions(spark: SparkSession, source: str, encoding: str, max_body_bytes: int) -> tuple[DataFrame, int]:
+    """(Id, Title, Body) from a catalog table, a Delta folder, or a folder with a StackSample Questions.csv."""
+    if "/" not in source and spark.catalog.tableExists(source):
+        return spark.table(source).select("Id", "Title", "Body"), 0
+    if path_exists(spark, f"{source.rstrip('/')}/_delta_log"):
+        return spark.read.format("delta").load(source).select("Id", "Title", "Body"), 0
+    csv_path = f"{source.rstrip('/')}/{QUESTIONS.file_name}"
+    if path_exists(spark, csv_path):
+        rows = read_as_strings(spark, csv_path, QUESTIONS.columns, encoding).transform(
+            parse_rows(QUESTIONS, max_body_bytes)).cache()
+        unreadable = rows.where(F.col(REJECT_REASON).isNotNull()).count()
+        return rows.where(F.col(REJECT_REASON).isNull()).select("Id", "Title", "Body"), unreadable
+    raise ValueError(f"{source}: not a table, a Delta folder, or a folder with {QUESTIONS.file_name}")
+
+
+def score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
+    version, model, _ = load_model(spark, cfg, version)
+    questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
+                                           cfg.require("ingest", "max_body_bytes"))
+    questions = questions.dropDuplicates(["Id"])
+    table = cfg.table(PREDICTIONS_TABLE)
+    if spark.catalog.tableExists(table):
+        done = spark.table(table).where(F.col("model_version") == version).select("Id")
+        questions = questions.join(done, "Id", "left_anti")
+    questions = questions.cache()
+    candidates = questions.count()
+    if candidates:
+        predictions = model.transform(questions).select(
+            "Id", F.col("predicted_tags").alias("tags"), "scores", F.lit(version).alias("model_version"),
+            F.current_timestamp().alias("scored_at"))
+        append(predictions, table)
+    questions.unpersist()
+    return ScoreResult(version, candidates, candidates, unreadable)

@@ -1,0 +1,53 @@
+"""Multilabel metrics against values computed by hand, and the threshold choice."""
+
+import numpy as np
+import pytest
+
+from stacktags.metrics import evaluate_predictions
+from stacktags.model import best_f1_thresholds
+
+TAGS = ["a", "b", "c", "d"]
+
+
+def test_metrics_match_hand_computed_values(spark):
+    rows = spark.createDataFrame([
+        (["a", "b"], ["a"], ["a", "c", "b", "d"]),       # hits 1 of 2 true, 1 predicted
+        (["c"], ["c", "d"], ["d", "c", "a", "b"]),        # hits 1, one wrong
+        (["a", "d"], ["a", "d"], ["a", "d", "b", "c"]),   # exact
+    ], "truth array<string>, predicted array<string>, ranked array<string>")
+    m = evaluate_predictions(rows, TAGS)
+    o = m.overall
+    # micro: hits 1+1+2 = 4; predicted 1+2+2 = 5; true 2+1+2 = 5
+    assert o["micro_precision"] == pytest.approx(4 / 5) and o["micro_recall"] == pytest.approx(4 / 5)
+    assert o["micro_f1"] == pytest.approx(0.8)
+    # per tag: a tp2 pred2 sup2 | b tp0 pred0 sup1 | c tp1 pred1 sup1 | d tp1 pred2 sup1
+    per_tag = {t["tag"]: t for t in m.per_tag}
+    assert (per_tag["a"]["precision"], per_tag["a"]["recall"]) == (1.0, 1.0)
+    assert (per_tag["b"]["precision"], per_tag["b"]["recall"], per_tag["b"]["f1"]) == (0.0, 0.0, 0.0)
+    assert (per_tag["d"]["precision"], per_tag["d"]["recall"]) == (0.5, 1.0)
+    assert per_tag["d"]["f1"] == pytest.approx(2 / 3) and per_tag["c"]["support"] == 1
+    assert o["macro_precision"] == pytest.approx((1 + 0 + 1 + 0.5) / 4)
+    assert o["macro_recall"] == pytest.approx((1 + 0 + 1 + 1) / 4)
+    assert o["macro_f1"] == pytest.approx((1 + 0 + 1 + 2 / 3) / 4)
+    # P@1: a in {a,b} yes; d in {c} no; a yes -> 2/3.  P@3: |{a,c,b}∩{a,b}|=2, |{d,c,a}∩{c}|=1, |{a,d,b}∩{a,d}|=2
+    assert o["p_at_1"] == pytest.approx(2 / 3)
+    assert o["p_at_3"] == pytest.approx((2 / 3 + 1 / 3 + 2 / 3) / 3)
+    assert o["p_at_5"] == pytest.approx((2 / 5 + 1 / 5 + 2 / 5) / 3)  # only 4 ranked: at most 4 hits out of 5
+    assert o["r_at_5"] == pytest.approx(1.0)
+    # Jaccard 1/2, 1/2, 1; Hamming (1 + 1 + 0) / 4 tags / 3 rows; subset accuracy 1/3
+    assert o["jaccard"] == pytest.approx((0.5 + 0.5 + 1) / 3)
+    assert o["hamming_loss"] == pytest.approx((1 / 4 + 1 / 4 + 0) / 3)
+    assert o["subset_accuracy"] == pytest.approx(1 / 3)
+    assert o["rows"] == 3
+
+
+def test_best_f1_threshold_per_tag():
+    # 10 buckets. Tag 0: positives high, negatives low -> cut between them. Tag 1: no positives -> default.
+    positives = np.zeros((2, 10))
+    negatives = np.zeros((2, 10))
+    positives[0, [7, 8, 9]] = [2, 3, 5]
+    negatives[0, [1, 2, 6, 7]] = [10, 10, 1, 1]
+    negatives[1, 3] = 4
+    thresholds = best_f1_thresholds(positives, negatives)
+    # at 0.7: tp 10, fp 1 -> F1 20/21; at 0.6: tp 10, fp 2; at 0.8: tp 8, fp 0, fn 2 -> 16/18
+    assert thresholds == [pytest.approx(0.7), 0.5]

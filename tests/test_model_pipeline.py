@@ -1,0 +1,102 @@
+"""Train, evaluate and score end to end on the bundled sample, through the job entry points."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
+from stacktags.model import NoModelError, classifier_of, load_model
+
+JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
+# Small and quick: the sample has 2,000 questions.
+TRAIN_SETTINGS = ["train.num_tags=20", "train.max_iter=25", "train.num_features=32768"]
+
+
+def run(job, cfg, *args):
+    JOBS[job].main([*job_arguments(cfg, *TRAIN_SETTINGS), *args])
+
+
+@pytest.fixture(scope="module")
+def trained(spark, warehouse):
+    cfg = test_config(warehouse, "model_e2e", *TRAIN_SETTINGS)
+    run("ingest", cfg, "--source", str(SAMPLE))
+    run("clean", cfg)
+    run("train", cfg)
+    return cfg
+
+
+def test_train_registers_a_versioned_model_with_its_data_version(spark, trained):
+    model = spark.table(trained.table("models")).first()
+    assert model["version"] == 1 and model["stage"] == "candidate"
+    assert model["data_table"] == trained.table("questions_clean")
+    history = spark.sql(f"DESCRIBE HISTORY {trained.table('questions_clean')}").select("version").collect()
+    assert model["data_version"] in {r["version"] for r in history}
+    assert model["params"]["num_tags"] == "20" and model["params"]["git_commit"]
+    assert Path(model["path"], "metadata").is_dir()
+
+
+def test_saved_model_scores_a_raw_question_in_a_new_process(spark, trained):
+    path = spark.table(trained.table("models")).first()["path"]
+    program = f"""
+from pyspark.ml import PipelineModel
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+spark.sparkContext.pythonExec = {sys.executable!r}
+model = PipelineModel.load({path!r})
+question = spark.createDataFrame([(1, "How do I read a file line by line in Java?",
+    "<p>I use <code>BufferedReader</code> in Java.</p><pre><code>new FileReader(f)</code></pre>")],
+    "Id long, Title string, Body string")
+print("TAGS", model.transform(question).first()["predicted_tags"])
+"""
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("TAGS"))
+    assert "java" in line
+
+
+def test_evaluate_uses_only_the_test_split(spark, trained):
+    model = spark.table(trained.table("models")).first()
+    run("evaluate", trained)
+    metrics = {r["metric"]: r["value"] for r in spark.table(trained.table("model_metrics"))
+               .where(F.col("tag").isNull()).collect()}
+    clean = spark.table(trained.table("questions_clean"))
+    _, saved, _ = load_model(spark, trained)
+    tags = classifier_of(saved).getOrDefault(classifier_of(saved).tags)
+    test_rows = clean.where((F.col("split") == "test") & F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()
+    assert metrics["rows"] == test_rows
+    for name in ("micro_f1", "macro_f1", "p_at_1", "p_at_3", "p_at_5", "r_at_5", "jaccard", "subset_accuracy"):
+        assert 0.0 <= metrics[name] <= 1.0
+    assert metrics["p_at_1"] > 0.5  # far above chance with 20 tags
+    assert not model["metrics"]  # read before evaluate ran: training records no metrics
+    refreshed = spark.table(trained.table("models")).first()["metrics"]
+    assert refreshed["micro_f1"] == pytest.approx(metrics["micro_f1"])
+    report = Path(trained.warehouse) / "reports" / "v1"
+    document = json.loads((report / "metrics.json").read_text())
+    assert len(document["per_tag"]) == 20 and document["overall"]["rows"] == test_rows
+    page = (report / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "Per tag" in page
+
+
+def test_score_is_incremental_and_idempotent(spark, trained):
+    table = trained.table("predictions")
+    run("score", trained, "--source", trained.table("questions_raw"))
+    predictions = spark.table(table)
+    assert predictions.count() == 2000
+    assert predictions.where((F.size("tags") < 1) | (F.size("tags") > 5)).count() == 0
+    assert predictions.where(F.col("model_version") != 1).count() == 0
+    first = predictions.first()
+    assert len(first["scores"]) == 5 and first["scores"][0]["probability"] >= first["scores"][1]["probability"]
+    version = spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"]
+    run("score", trained, "--source", trained.table("questions_raw"))
+    run("score", trained, "--source", str(SAMPLE))  # the same questions from the CSV folder
+    assert spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"] == version
+    assert spark.table(table).count() == 2000
+
+
+def test_unknown_model_version_is_a_clear_error(spark, trained):
+    with pytest.raises(NoModelError, match="no model version 99"):
+        run("score", trained, "--source", trained.table("questions_raw"), "--model-version", "99")
