@@ -50,4 +50,5 @@ def test_submit_script_dry_run_prints_the_command():
 
 def test_unknown_job_is_a_clear_error():
     result = subprocess.run([ROOT / "scripts" / "submit.sh", "nojob", "--dry-run"], capture_output=True, text=True)
-    assert result.returncode != 0 and "unknown job 'nojob'; jobs: clean, ingest" in result.stderr
+    assert result.returncode != 0
+    assert "unknown job 'nojob'; jobs: clean, evaluate, ingest, pipeline, score, train" in result.stderr
