@@ -42,6 +42,9 @@ def regularised(loss: np.ndarray, gradient: np.ndarray, weight_sum: float, theta
     return objective, grad
 
 
+MIN_ITERATIONS = 5
+
+
 @dataclass
 class LockstepLBFGS:
     """L-BFGS for K independent problems of one size, advanced together: one objective evaluation (one data pass)
@@ -88,11 +91,11 @@ class LockstepLBFGS:
         objective, grad = evaluate(theta)
         passes = 1
         active = np.ones(theta.shape[1], dtype=bool)
-        for _ in range(max_iter):
+        for iteration in range(max_iter):
             direction = self.direction(grad)
             slope = np.einsum("dk,dk->k", grad, direction)
-            if not self.s:  # no curvature known yet: a gradient step of length at most 1
-                step = np.minimum(1.0, 1.0 / np.maximum(np.sqrt(np.einsum("dk,dk->k", grad, grad)), 1e-12))
+            if not self.s:  # no curvature known yet: a unit-length gradient step (then L-BFGS scales itself)
+                step = 1.0 / np.maximum(np.sqrt(np.einsum("dk,dk->k", grad, grad)), 1e-12)
             else:
                 step = np.ones_like(objective)
             searching = active & (slope < 0)  # a tag without a descent direction does not move this time
@@ -111,7 +114,8 @@ class LockstepLBFGS:
                 step = np.where(searching, step * 0.5, step)
             self.remember(new_theta - theta, new_grad - grad)
             decrease = objective - new_objective
-            active &= decrease > self.tol * np.maximum(np.abs(objective), 1.0)
+            if iteration >= MIN_ITERATIONS:  # early steps are short by design: judge convergence after a few
+                active &= decrease > self.tol * np.maximum(np.abs(objective), 1.0)
             theta, objective, grad = new_theta, new_objective, new_grad
             if not active.any():
                 break
