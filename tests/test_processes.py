@@ -91,8 +91,9 @@ def test_submit_to_standalone_cluster_then_query_from_a_new_spark_sql_process(st
     assert list((tmp_path / "work").glob("app-*/*/stderr")), "no executor ran on the worker"
 
     answer = run("scripts/spark-sql", "--warehouse", warehouse, "-e",
-                 "SELECT (SELECT count(*) FROM stackoverflow.questions_raw), "
-                 "(SELECT count(*) FROM tags_raw), "
-                 "(SELECT status FROM job_runs WHERE job = 'ingest')")
-    assert answer.stdout.split() == [str(csv_row_count(SAMPLE / "Questions.csv")),
-                                     str(csv_row_count(SAMPLE / "Tags.csv")), "succeeded"]
+                 "SELECT (SELECT count(*) FROM stackoverflow.questions_raw) AS questions, "
+                 "(SELECT count(*) FROM tags_raw) AS tags, "
+                 "(SELECT status FROM job_runs WHERE job = 'ingest') AS status")
+    assert answer.stdout.splitlines() == ["questions\ttags\tstatus",
+                                          f"{csv_row_count(SAMPLE / 'Questions.csv')}\t"
+                                          f"{csv_row_count(SAMPLE / 'Tags.csv')}\tsucceeded"]
