@@ -43,11 +43,15 @@ def test_metrics_match_hand_computed_values(spark):
 
 def test_best_f1_threshold_per_tag():
     # 10 buckets. Tag 0: positives high, negatives low -> cut between them. Tag 1: no positives -> default.
-    positives = np.zeros((2, 10))
-    negatives = np.zeros((2, 10))
+    # Tag 2: only 3 validation positives -> too few to tune -> default. Tag 3: best F1 at bucket 0 -> the floor.
+    positives = np.zeros((4, 10))
+    negatives = np.zeros((4, 10))
     positives[0, [7, 8, 9]] = [2, 3, 5]
     negatives[0, [1, 2, 6, 7]] = [10, 10, 1, 1]
     negatives[1, 3] = 4
+    positives[2, 9] = 3
+    positives[3, 0] = 8
+    negatives[3, 5] = 1
     thresholds = best_f1_thresholds(positives, negatives)
     # at 0.7: tp 10, fp 1 -> F1 20/21; at 0.6: tp 10, fp 2; at 0.8: tp 8, fp 0, fn 2 -> 16/18
-    assert thresholds == [pytest.approx(0.7), 0.5]
+    assert thresholds == [pytest.approx(0.7), 0.5, 0.5, 0.05]

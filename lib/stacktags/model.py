@@ -100,18 +100,23 @@ def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[flo
     return best_f1_thresholds(positives, negatives)
 
 
+MIN_TUNING_POSITIVES = 5  # fewer validation positives than this give a threshold that is noise
+THRESHOLD_FLOOR = 0.05  # never "always predict": a tag must earn some probability
+
+
 def best_f1_thresholds(positives: np.ndarray, negatives: np.ndarray, default: float = 0.5) -> list[float]:
     """positives/negatives: (tags, buckets) counts of validation probabilities. Predicting a tag when its probability
     is at least bucket b / buckets gives TP = positives in buckets >= b; pick the b with the best F1 (the higher
-    threshold on ties). A tag without validation positives keeps `default`."""
+    threshold on ties), at least THRESHOLD_FLOOR. A tag with fewer than MIN_TUNING_POSITIVES validation positives
+    keeps `default`."""
     buckets = positives.shape[1]
     tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1]
     fp = np.cumsum(negatives[:, ::-1], axis=1)[:, ::-1]
     fn = positives.sum(axis=1, keepdims=True) - tp
     f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
     best = buckets - 1 - np.argmax(f1[:, ::-1], axis=1)  # last maximum: the highest threshold among ties
-    thresholds = best / buckets
-    return [float(t) if positives[k].sum() > 0 else default for k, t in enumerate(thresholds)]
+    thresholds = np.maximum(best / buckets, THRESHOLD_FLOOR)
+    return [float(t) if positives[k].sum() >= MIN_TUNING_POSITIVES else default for k, t in enumerate(thresholds)]
 
 
 @dataclass
