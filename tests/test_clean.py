@@ -8,10 +8,9 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from conftest import SAMPLE, SHARED_DATA, job_arguments, load_job, test_config
-from stacktags.clean import question_facts, split_of
+from conftest import ROOT, SAMPLE, SHARED_DATA, job_arguments, load_job, test_config
+from stacktags.clean import question_facts, split_fractions, split_of
 from stacktags.config import ConfigError, load
-from stacktags.clean import split_fractions
 from stacktags.text import text_preparation
 
 ingest_job, clean_job = load_job("ingest"), load_job("clean")
@@ -37,8 +36,7 @@ def test_split_is_a_stable_function_of_the_id(spark):
         assert abs(counts[name] / 20000 - fraction) < 0.015
 
 
-def test_split_fractions_must_sum_to_one(tmp_path):
-    from conftest import ROOT
+def test_split_fractions_must_sum_to_one():
     cfg = load(ROOT / "conf" / "local.toml", settings=["clean.split={train=0.5, validation=0.1, test=0.1}"])
     with pytest.raises(ConfigError, match="sum to 1"):
         split_fractions(cfg)

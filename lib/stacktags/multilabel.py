@@ -69,7 +69,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             raise ValueError("no tags to learn: the training rows carry no tags")
         labelled = dataset.select(self.getFeaturesCol(), tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
                                   .alias("label_indices")).where(F.size("label_indices") > 0)
-        packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices")
+        packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices", len(tags))
         num_features = packed.first()[0].shape[1]
         # Optimise over the feature columns the rows use: the coefficients that travel every iteration shrink from
         # numFeatures to that many rows (much fewer on small data). Only feature ids reach the driver, never rows.
@@ -113,8 +113,9 @@ def tag_indices(labels: F.Column, tags: list[str]) -> F.Column:
     return F.array_sort(F.array_distinct(positions))
 
 
-def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str):
-    """Rows -> an RDD of (X csr float64, Y csr 0/1) blocks of up to ROWS_PER_BLOCK rows, built on the executors."""
+def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tags: int):
+    """Rows -> an RDD of (X csr float64, Y csr 0/1 with num_tags columns) blocks of up to ROWS_PER_BLOCK rows, built
+    on the executors."""
     def pack(rows):
         batch = []
         for row in rows:
@@ -135,12 +136,9 @@ def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str):
         label_ptr[1:] = np.cumsum([len(r[1]) for r in rows])
         label_idx = np.array([i for r in rows for i in r[1]], dtype=np.int32)
         return (sp.csr_matrix((values, indices, indptr), shape=(len(rows), size)),
-                sp.csr_matrix((np.ones(len(label_idx)), label_idx, label_ptr), shape=(len(rows), 0)))
+                sp.csr_matrix((np.ones(len(label_idx)), label_idx, label_ptr), shape=(len(rows), num_tags)))
 
-    num_tags = dataset.select(F.max(F.array_max(indices_col))).first()[0] + 1
-    return dataset.rdd.mapPartitions(pack).map(
-        lambda block: (block[0], sp.csr_matrix((block[1].data, block[1].indices, block[1].indptr),
-                                               shape=(block[0].shape[0], num_tags))))
+    return dataset.rdd.mapPartitions(pack)
 
 
 def compact_columns(features: sp.csr_matrix, used: np.ndarray) -> sp.csr_matrix:
