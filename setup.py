@@ -20,6 +20,6 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25"],
-        "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "psutil>=5.9"],
+        "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "psutil>=5.9", "deltalake>=0.25"],
     },
 )

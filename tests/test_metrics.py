@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stacktags.metrics import evaluate_predictions
-from stacktags.model import best_f1_thresholds
+from stacktags.model import best_f1_buckets, tuned_thresholds
 
 TAGS = ["a", "b", "c", "d"]
 
@@ -41,9 +41,9 @@ def test_metrics_match_hand_computed_values(spark):
     assert o["rows"] == 3
 
 
-def test_best_f1_threshold_per_tag():
-    # 10 buckets. Tag 0: positives high, negatives low -> cut between them. Tag 1: no positives -> default.
-    # Tag 2: only 3 validation positives -> too few to tune -> default. Tag 3: best F1 at bucket 0 -> the floor.
+def validation_histograms():
+    """(tags, 10 buckets) counts. Tag 0: positives high, negatives low. Tag 1: no positives. Tag 2: 3 positives, too
+    few to tune. Tag 3: its positives all in bucket 0."""
     positives = np.zeros((4, 10))
     negatives = np.zeros((4, 10))
     positives[0, [7, 8, 9]] = [2, 3, 5]
@@ -52,6 +52,19 @@ def test_best_f1_threshold_per_tag():
     positives[2, 9] = 3
     positives[3, 0] = 8
     negatives[3, 5] = 1
-    thresholds = best_f1_thresholds(positives, negatives)
-    # at 0.7: tp 10, fp 1 -> F1 20/21; at 0.6: tp 10, fp 2; at 0.8: tp 8, fp 0, fn 2 -> 16/18
-    assert thresholds == [pytest.approx(0.7), 0.5, 0.5, 0.05]
+    return positives, negatives
+
+
+def test_best_f1_bucket_per_row():
+    positives, negatives = validation_histograms()
+    # tag 0 at 0.7: tp 10, fp 1 -> F1 20/21; at 0.6: tp 10, fp 2; at 0.8: tp 8, fp 0, fn 2 -> 16/18
+    assert best_f1_buckets(positives[[0, 3]], negatives[[0, 3]]).tolist() == [7, 0]
+
+
+def test_thresholds_meet_halfway_between_own_and_shared():
+    positives, negatives = validation_histograms()
+    shared = best_f1_buckets(positives.sum(axis=0, keepdims=True), negatives.sum(axis=0, keepdims=True))[0] / 10
+    # all tags: at 0.7 tp 13, fp 1, fn 8 -> F1 26/35; at 0.0 tp 21, fp 27 -> 42/69; at 0.8 tp 11, fp 0 -> 22/32
+    assert shared == pytest.approx(0.7)
+    assert tuned_thresholds(positives, negatives) == pytest.approx([0.7, 0.7, 0.7, 0.35])
+    assert tuned_thresholds(np.zeros((1, 10)), np.ones((1, 10))) == [0.9]  # no positives: F1 ties at 0, highest wins

@@ -32,10 +32,9 @@ def test_gradient_matches_finite_differences():
     dense, labels = synthetic(rows=40, features=5)
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
     theta = np.random.default_rng(1).normal(size=(6, 3)) * 0.3
-    weights = np.linspace(0.5, 2.0, 40)
 
     def objective(t):
-        loss, grad, total = block_loss_gradient(X, Y, weights, t)
+        loss, grad, total = block_loss_gradient(X, Y, t)
         return regularised(loss, grad, total, t, 0.1)
 
     value, grad = objective(theta)
@@ -46,12 +45,24 @@ def test_gradient_matches_finite_differences():
         assert numeric == pytest.approx(grad[d, k], rel=1e-5, abs=1e-8)
 
 
+def test_float32_products_agree_with_float64():
+    """Training broadcasts float32 coefficients; the sums must stay float64-accurate enough for the line search."""
+    dense, labels = synthetic(rows=400, features=12)
+    X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
+    theta = np.random.default_rng(2).normal(size=(13, 3)) * 0.3
+    loss64, grad64, rows = block_loss_gradient(X, Y, theta)
+    loss32, grad32, _ = block_loss_gradient(X.astype(np.float32), Y.astype(np.float32), theta.astype(np.float32))
+    assert rows == 400 and loss32.dtype == grad32.dtype == np.float64
+    np.testing.assert_allclose(loss32, loss64, rtol=1e-5)
+    np.testing.assert_allclose(grad32, grad64, rtol=1e-4, atol=1e-4)
+
+
 def test_lockstep_lbfgs_finds_each_tags_optimum():
     dense, labels = synthetic()
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
 
     def evaluate(t):
-        loss, grad, total = block_loss_gradient(X, Y, np.ones(X.shape[0]), t)
+        loss, grad, total = block_loss_gradient(X, Y, t)
         return regularised(loss, grad, total, t, 0.01)
 
     theta, _, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=200)
@@ -67,7 +78,7 @@ def test_a_rare_tag_with_tiny_gradients_still_learns():
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(np.column_stack([rare, dense[:, 1] > 0]).astype(float))
 
     def evaluate(t):
-        loss, grad, total = block_loss_gradient(X, Y, np.ones(X.shape[0]), t)
+        loss, grad, total = block_loss_gradient(X, Y, t)
         return regularised(loss, grad, total, t, 1e-4)
 
     start = np.zeros((9, 2))

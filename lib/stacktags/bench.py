@@ -28,11 +28,15 @@ from deltalake import DeltaTable
 from stacktags import config
 
 STAGES = {
-    # name: (job, job options given the corpus folder)
-    "ingest": ("ingest", lambda corpus: ["--source", str(corpus)]),
-    "ingest-rerun": ("ingest", lambda corpus: ["--source", str(corpus)]),  # the same files again: no change
-    "clean": ("clean", lambda corpus: []),
-    "clean-rerun": ("clean", lambda corpus: []),  # nothing new: nothing prepared
+    # name: (job, job options given the corpus folder and the database)
+    "ingest": ("ingest", lambda corpus, db: ["--source", str(corpus)]),
+    "ingest-rerun": ("ingest", lambda corpus, db: ["--source", str(corpus)]),  # the same files again: no change
+    "clean": ("clean", lambda corpus, db: []),
+    "clean-rerun": ("clean", lambda corpus, db: []),  # nothing new: nothing prepared
+    "train": ("train", lambda corpus, db: []),
+    "train-1000": ("train", lambda corpus, db: ["--set", "train.num_tags=1000"]),
+    "evaluate": ("evaluate", lambda corpus, db: []),  # the newest model
+    "score": ("score", lambda corpus, db: ["--source", f"{db}.questions_raw"]),  # every question, newest model
 }
 SAMPLE_SECONDS = 0.25
 MB = 1024 * 1024
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stages", default="ingest,ingest-rerun,clean,clean-rerun", help=f"comma-separated, of: {', '.join(STAGES)}")
     parser.add_argument("--target", default="local")
     parser.add_argument("--work", type=Path, help="scratch folder for the warehouse and logs (default var/bench)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the warehouse of the last run (e.g. --stages train after an ingest,clean run)")
     parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")
     parser.add_argument("--note", default="", help="a line to record with the results")
     args = parser.parse_args(argv)
@@ -118,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     root = args.root.resolve()
     work = (args.work or root / "var" / "bench").resolve()
     warehouse = work / "warehouse"
-    shutil.rmtree(warehouse, ignore_errors=True)
+    if not args.reuse:
+        shutil.rmtree(warehouse, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse))
 
@@ -126,28 +133,38 @@ def main(argv: list[str] | None = None) -> None:
     for stage in stages:
         job, options = STAGES[stage]
         command = [str(root / "scripts" / "submit.sh"), job, "--target", args.target, "--warehouse", str(warehouse),
-                   *options(args.corpus.resolve())]
+                   *options(args.corpus.resolve(), cfg.database)]
         print(f"[bench] {stage}: {shlex.join(command)}", file=sys.stderr, flush=True)
         wall, peak_jvm, peak_tree = run_measured(command, work / f"{stage}.log")
         results.append(StageResult(stage, last_run_rows(warehouse, cfg.database, job), wall, peak_jvm, peak_tree))
+        print(f"[bench] {stage}: {wall:.1f} s", file=sys.stderr, flush=True)
 
-    invoked = "scripts/bench.sh " + shlex.join(argv if argv is not None else sys.argv[1:])
-    invoked = invoked.replace(f"--root {root} ", "")
-    report = "\n".join([
-        f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {', '.join(stages)} on {args.corpus.name}",
+    publish(f"{', '.join(stages)} on {args.corpus.name}", invocation("scripts/bench.sh", argv, root),
+            [f"spark: {spark_settings(cfg)}"], args.note, table(results), args.record)
+
+
+def invocation(script: str, argv: list[str] | None, root: Path) -> str:
+    """The command as the user typed it (the wrapper script adds --root)."""
+    return f"{script} " + shlex.join(argv if argv is not None else sys.argv[1:]).replace(f"--root {root} ", "")
+
+
+def publish(heading: str, command: str, facts: list[str], note: str, body: str, record: Path | None) -> None:
+    """Print a dated Markdown section (command, machine, facts, note, table); with `record`, append it there."""
+    text = "\n".join([
+        f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {heading}",
         "",
-        f"- command: `{invoked}`",
+        f"- command: `{command}`",
         f"- machine: {machine()}",
-        f"- spark: {spark_settings(cfg)}",
-        *([f"- note: {args.note}"] if args.note else []),
+        *[f"- {fact}" for fact in facts],
+        *([f"- note: {note}"] if note else []),
         "",
-        table(results),
+        body,
         "",
     ])
-    print(report)
-    if args.record:
-        with args.record.open("a", encoding="utf-8") as out:
-            out.write("\n" + report)
+    print(text)
+    if record:
+        with record.open("a", encoding="utf-8") as out:
+            out.write("\n" + text)
 
 
 if __name__ == "__main__":

@@ -47,15 +47,19 @@ class NoModelError(LookupError):
 
 
 def predictor_pipeline(cfg: Config) -> Pipeline:
-    train = cfg.section("train")
-    return Pipeline(stages=[*feature_stages(num_features=int(train.get("num_features", 1 << 18)),
-                                            title_weight=int(train.get("title_weight", 3)),
-                                            with_bigrams=bool(train.get("bigrams", False)),
-                                            min_doc_freq=int(train.get("min_doc_freq", 2))),
-                            MultilabelLogisticRegression(numTags=int(train.get("num_tags", 100)),
-                                                         maxIter=int(train.get("max_iter", 50)),
-                                                         regParam=float(train.get("reg_param", 1e-5)),
-                                                         maxTags=int(train.get("max_tags", 5)),
+    """The feature stages and the classifier, with every setting from the [train] section of the conf file."""
+    def setting(key: str, kind: type):
+        return kind(cfg.require("train", key))
+
+    return Pipeline(stages=[*feature_stages(num_features=setting("num_features", int),
+                                            title_weight=setting("title_weight", int),
+                                            with_bigrams=setting("bigrams", bool),
+                                            distinct_terms=setting("distinct_terms", bool),
+                                            min_doc_freq=setting("min_doc_freq", int)),
+                            MultilabelLogisticRegression(numTags=setting("num_tags", int),
+                                                         maxIter=setting("max_iter", int),
+                                                         regParam=setting("reg_param", float),
+                                                         maxTags=setting("max_tags", int),
                                                          minTags=1)])
 
 
@@ -95,28 +99,36 @@ def probability_histograms(predictor: PipelineModel, rows: DataFrame) -> tuple[l
 
 
 def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
-    """Per tag, the threshold that maximises the tag's F1 on the validation rows."""
+    """Per tag, a decision threshold tuned on the validation rows (see tuned_thresholds)."""
     _, positives, negatives = probability_histograms(predictor, validation)
-    return best_f1_thresholds(positives, negatives)
+    return tuned_thresholds(positives, negatives)
 
 
 MIN_TUNING_POSITIVES = 5  # fewer validation positives than this give a threshold that is noise
 THRESHOLD_FLOOR = 0.05  # never "always predict": a tag must earn some probability
 
 
-def best_f1_thresholds(positives: np.ndarray, negatives: np.ndarray, default: float = 0.5) -> list[float]:
-    """positives/negatives: (tags, buckets) counts of validation probabilities. Predicting a tag when its probability
-    is at least bucket b / buckets gives TP = positives in buckets >= b; pick the b with the best F1 (the higher
-    threshold on ties), at least THRESHOLD_FLOOR. A tag with fewer than MIN_TUNING_POSITIVES validation positives
-    keeps `default`."""
+def best_f1_buckets(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """positives/negatives: (rows, buckets) counts of probabilities. Predicting when the probability is at least
+    bucket b / buckets gives TP = positives in buckets >= b; per row, the b with the best F1 (the higher on ties)."""
     buckets = positives.shape[1]
     tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1]
     fp = np.cumsum(negatives[:, ::-1], axis=1)[:, ::-1]
     fn = positives.sum(axis=1, keepdims=True) - tp
     f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    best = buckets - 1 - np.argmax(f1[:, ::-1], axis=1)  # last maximum: the highest threshold among ties
-    thresholds = np.maximum(best / buckets, THRESHOLD_FLOOR)
-    return [float(t) if positives[k].sum() >= MIN_TUNING_POSITIVES else default for k, t in enumerate(thresholds)]
+    return buckets - 1 - np.argmax(f1[:, ::-1], axis=1)  # last maximum: the highest threshold among ties
+
+
+def tuned_thresholds(positives: np.ndarray, negatives: np.ndarray) -> list[float]:
+    """positives/negatives: (tags, buckets) counts of validation probabilities. Each tag's threshold is halfway
+    between its own best-F1 threshold and the one shared threshold that is best for micro-F1 over all tags: a
+    tag's own optimum overfits a small validation set, the shared one ignores that tags differ. A tag with fewer
+    than MIN_TUNING_POSITIVES validation positives takes the shared threshold. None is below THRESHOLD_FLOOR."""
+    buckets = positives.shape[1]
+    shared = best_f1_buckets(positives.sum(axis=0, keepdims=True), negatives.sum(axis=0, keepdims=True))[0] / buckets
+    own = best_f1_buckets(positives, negatives) / buckets
+    tuned = np.where(positives.sum(axis=1) >= MIN_TUNING_POSITIVES, (own + shared) / 2, shared)
+    return [float(t) for t in np.maximum(tuned, THRESHOLD_FLOOR)]
 
 
 @dataclass

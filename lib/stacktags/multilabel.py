@@ -24,9 +24,6 @@ from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, Str
 
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
 
-ROWS_PER_BLOCK = 16384
-
-
 class ModelMismatchError(ValueError):
     """A saved model whose parts (tags, thresholds, coefficients, intercepts) disagree."""
 
@@ -69,19 +66,20 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             raise ValueError("no tags to learn: the training rows carry no tags")
         labelled = dataset.select(self.getFeaturesCol(), tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
                                   .alias("label_indices")).where(F.size("label_indices") > 0)
-        packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices", len(tags))
-        num_features = packed.first()[0].shape[1]
+        packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices", len(tags)).persist()
         # Optimise over the feature columns the rows use: the coefficients that travel every iteration shrink from
         # numFeatures to that many rows (much fewer on small data). Only feature ids reach the driver, never rows.
-        used = np.array(sorted(packed.flatMap(lambda b: np.unique(b[0].indices).tolist()).distinct().collect()),
-                        dtype=np.int64)
+        num_features, used = packed.map(lambda b: (b[0].shape[1], np.unique(b[0].indices))).treeReduce(
+            lambda a, b: (a[0], np.union1d(a[1], b[1])))
         columns = spark.sparkContext.broadcast(used)
         blocks = packed.map(lambda b: (compact_columns(b[0], columns.value), b[1])).persist()
         try:
-            theta = initial_theta(blocks, len(used), len(tags))
+            theta = initial_theta(blocks, len(used), len(tags))  # the first pass over blocks: they are cached now
+            packed.unpersist()  # early: the blocks replace it
             theta = fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), self.getTol(),
                                  self.getOrDefault(self.historySize))
         finally:
+            packed.unpersist()
             blocks.unpersist()
             columns.destroy()
         coefficients = np.zeros((num_features, len(tags)), dtype=np.float32)
@@ -113,14 +111,20 @@ def tag_indices(labels: F.Column, tags: list[str]) -> F.Column:
     return F.array_sort(F.array_distinct(positions))
 
 
+MAX_BLOCK_CELLS = 1 << 24  # rows x tags of one block's dense margins: 64 MB in float32
+
+
 def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tags: int):
-    """Rows -> an RDD of (X csr float64, Y csr 0/1 with num_tags columns) blocks of up to ROWS_PER_BLOCK rows, built
-    on the executors."""
+    """Rows -> an RDD of (X csr float32, Y csr 0/1 with num_tags columns) blocks, built on the executors. Blocks are
+    as large as MAX_BLOCK_CELLS allows: each block's gradient is a dense (features x tags) array, so fewer blocks
+    means less of that work per pass."""
+    rows_per_block = max(1024, MAX_BLOCK_CELLS // num_tags)
+
     def pack(rows):
         batch = []
         for row in rows:
             batch.append(row)
-            if len(batch) == ROWS_PER_BLOCK:
+            if len(batch) == rows_per_block:
                 yield _block(batch)
                 batch = []
         if batch:
@@ -131,12 +135,14 @@ def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tag
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(r[0].indices) for r in rows])
         indices = np.concatenate([r[0].indices for r in rows]).astype(np.int32)
-        values = np.concatenate([r[0].values for r in rows])
+        values = np.concatenate([r[0].values for r in rows]).astype(np.float32)
         label_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
         label_ptr[1:] = np.cumsum([len(r[1]) for r in rows])
         label_idx = np.array([i for r in rows for i in r[1]], dtype=np.int32)
-        return (sp.csr_matrix((values, indices, indptr), shape=(len(rows), size)),
-                sp.csr_matrix((np.ones(len(label_idx)), label_idx, label_ptr), shape=(len(rows), num_tags)))
+        features = sp.csr_matrix((values, indices, indptr), shape=(len(rows), size))
+        features.eliminate_zeros()  # terms IDF ignores (below minDocFreq) carry 0: no coefficient to learn
+        return (features, sp.csr_matrix((np.ones(len(label_idx), dtype=np.float32), label_idx, label_ptr),
+                                        shape=(len(rows), num_tags)))
 
     return dataset.rdd.mapPartitions(pack)
 
@@ -157,19 +163,33 @@ def initial_theta(blocks, num_features: int, num_tags: int) -> np.ndarray:
     return theta
 
 
+def partition_loss_gradient(blocks, theta: np.ndarray) -> list:
+    """One partition's blocks -> one summed (loss, gradient, rows): a single result per partition to send."""
+    total = None
+    for X, Y in blocks:
+        loss, gradient, rows = block_loss_gradient(X, Y, theta)
+        if total is None:
+            total = [loss, gradient, rows]
+        else:
+            total[0] += loss
+            total[1] += gradient
+            total[2] += rows
+    return [] if total is None else [tuple(total)]
+
+
 def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: float, max_iter: int, tol: float,
                  history: int) -> np.ndarray:
     sc = spark.sparkContext
 
     def evaluate(current: np.ndarray):
-        shared = sc.broadcast(current)
+        shared = sc.broadcast(current.astype(np.float32))  # the executors' products run in float32
         try:
-            loss, gradient, weight_sum = blocks.map(
-                lambda b: block_loss_gradient(b[0], b[1], np.ones(b[0].shape[0]), shared.value)
+            loss, gradient, rows = blocks.mapPartitions(
+                lambda part: partition_loss_gradient(part, shared.value)
             ).treeReduce(lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]), depth=2)
         finally:
             shared.destroy()
-        return regularised(loss, gradient, weight_sum, current, reg_param)
+        return regularised(loss, gradient, rows, current, reg_param)
 
     theta, _, _ = LockstepLBFGS(history=history, tol=tol).minimise(evaluate, theta, max_iter)
     return theta

@@ -1,0 +1,169 @@
+"""Measure model quality on a real StackSample-format folder, beside the seed's approach on the same split.
+
+    scripts/quality.sh --source ../shared/data/so-dev [--set train.reg_param=1e-6] [--record BENCHMARKS.md]
+
+1. Our model: `scripts/submit.sh pipeline` into a fresh warehouse, as a user runs it (the test split is scored by the
+   evaluate job, never a training row).
+2. The seed's approach, on the same questions: the train split rows that carry one of the model's tags, and the same
+   test rows. scikit-learn TfidfVectorizer(max_features=5000, stop_words='english') over the lowercased title plus
+   the BeautifulSoup text of the body, OneVsRestClassifier(LogisticRegression(solver='liblinear')), threshold 0.5.
+3. Both sets of predictions are scored by the same code (stacktags.metrics) and printed as one table; --record
+   appends it to BENCHMARKS.md with the date, the command and the settings.
+
+The warehouse's tables are read with the `deltalake` package; the metrics run in a plain local SparkSession.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bs4 import BeautifulSoup
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from stacktags import config
+from stacktags.bench import invocation, publish, run_measured
+from stacktags.metrics import Metrics, evaluate_predictions
+
+SEED_THRESHOLD = 0.5
+RANKED = 5
+
+
+@dataclass
+class Approach:
+    name: str
+    overall: dict[str, float]
+    train_rows: int
+    fit_seconds: float
+
+
+def seed_text(title: str, body_html: str) -> str:
+    """The seed's input: the lowercased title and the text of the HTML body."""
+    return f"{title.lower()} {BeautifulSoup(body_html or '', 'html.parser').get_text(' ')}"
+
+
+def seed_predictions(train: pd.DataFrame, test: pd.DataFrame, tags: list[str]) -> tuple[pd.DataFrame, float]:
+    """Fit the seed's approach on train (text, tags) and predict test: (truth, predicted, ranked) rows, fit seconds."""
+    started = time.monotonic()
+    vectorizer = TfidfVectorizer(max_features=5000, stop_words="english")
+    binarizer = MultiLabelBinarizer(classes=tags)
+    classifier = OneVsRestClassifier(LogisticRegression(solver="liblinear"))
+    classifier.fit(vectorizer.fit_transform(train["text"]), binarizer.fit_transform(train["tags"]))
+    fit_seconds = time.monotonic() - started
+    probabilities = classifier.predict_proba(vectorizer.transform(test["text"]))
+    names = np.array(binarizer.classes_)
+    order = np.argsort(-probabilities, axis=1)[:, :RANKED]
+    rows = pd.DataFrame({
+        "truth": test["tags"].map(list).tolist(),
+        "predicted": [list(names[p >= SEED_THRESHOLD]) for p in probabilities],
+        "ranked": [list(names[o]) for o in order],
+    })
+    return rows, fit_seconds
+
+
+def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train rows that carry one of the tags, and the test rows with their truth restricted to the tags (as the
+    train and evaluate jobs select them), each with the seed's text."""
+    db = warehouse / f"{database}.db"
+    clean = DeltaTable(str(db / "questions_clean")).to_pandas(columns=["Id", "tags", "split"])
+    raw = DeltaTable(str(db / "questions_raw")).to_pandas(columns=["Id", "Title", "Body"])
+    known = set(tags)
+    rows = clean.merge(raw, on="Id")
+    rows["tags"] = rows["tags"].map(lambda ts: sorted(known.intersection(ts)))
+    rows = rows[rows["tags"].map(len) > 0]
+    rows["text"] = [seed_text(t, b) for t, b in zip(rows["Title"], rows["Body"])]
+    return rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+
+
+def newest_model(warehouse: Path, database: str) -> dict:
+    """The newest row of the models table, its params map as a dict (Arrow gives maps as key-value pairs)."""
+    models = DeltaTable(str(warehouse / f"{database}.db" / "models")).to_pyarrow_table().to_pylist()
+    newest = max(models, key=lambda m: m["version"])
+    return {**newest, "params": dict(newest["params"])}
+
+
+def score_rows(spark: SparkSession, rows: pd.DataFrame, tags: list[str]) -> Metrics:
+    frame = spark.createDataFrame(rows, "truth array<string>, predicted array<string>, ranked array<string>")
+    return evaluate_predictions(frame, tags)
+
+
+COLUMNS = [("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"), ("P@1", "p_at_1"), ("P@3", "p_at_3"),
+           ("R@5", "r_at_5"), ("Jaccard", "jaccard"), ("Hamming", "hamming_loss"), ("subset acc.", "subset_accuracy")]
+
+
+def table(approaches: list[Approach]) -> str:
+    lines = ["| approach | " + " | ".join(label for label, _ in COLUMNS) + " | train rows | fit s |",
+             "|---|" + "---:|" * (len(COLUMNS) + 2)]
+    for a in approaches:
+        figures = " | ".join(f"{a.overall[key]:.4f}" if key == "hamming_loss" else f"{a.overall[key]:.3f}"
+                             for _, key in COLUMNS)
+        lines.append(f"| {a.name} | {figures} | {a.train_rows:,} | {a.fit_seconds:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scripts/quality.sh", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, required=True, help="the project folder")
+    parser.add_argument("--source", type=Path, required=True, help="a StackSample-format folder with tags")
+    parser.add_argument("--target", default="local")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a setting for the pipeline, e.g. train.reg_param=1e-6 (repeatable)")
+    parser.add_argument("--work", type=Path, help="scratch folder (default var/quality/<source folder name>)")
+    parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--note", default="", help="a line to record with the results")
+    args = parser.parse_args(argv)
+
+    root = args.root.resolve()
+    work = (args.work or root / "var" / "quality" / args.source.resolve().name).resolve()
+    warehouse = work / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse), settings=args.set)
+
+    command = [str(root / "scripts" / "submit.sh"), "pipeline", "--target", args.target, "--warehouse",
+               str(warehouse), "--source", str(args.source.resolve()), *[f"--set={s}" for s in args.set]]
+    print(f"[quality] {shlex.join(command)}", file=sys.stderr, flush=True)
+    pipeline_seconds, _, _ = run_measured(command, work / "pipeline.log")
+
+    model = newest_model(warehouse, cfg.database)
+    report = json.loads((Path(model["path"].removeprefix("file:")).parent.parent / "reports" /
+                         f"v{model['version']}" / "metrics.json").read_text())
+    tags = [t["tag"] for t in report["per_tag"]]
+    ours = Approach(f"stacktags (model {model['version']})", report["overall"], int(model["params"]["train_rows"]),
+                    float(model["params"]["fit_seconds"]))
+
+    print("[quality] the seed's approach (scikit-learn) on the same split", file=sys.stderr, flush=True)
+    train, test = split_rows(warehouse, cfg.database, tags)
+    seed_rows, seed_fit = seed_predictions(train, test, tags)
+    spark = (SparkSession.builder.master("local[2]").appName("stacktags-quality")
+             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    try:
+        seed = Approach("seed: TF-IDF 5000 + one-vs-rest liblinear, 0.5", score_rows(spark, seed_rows, tags).overall,
+                        len(train), seed_fit)
+    finally:
+        spark.stop()
+
+    train_settings = {k: v for k, v in cfg.section("train").items() if k != "models_dir"}
+    facts = [f"train settings: {', '.join(f'{k}={v}' for k, v in train_settings.items())}",
+             f"test split: {int(report['overall']['rows']):,} questions with at least one of the {len(tags)} tags; "
+             f"whole pipeline {pipeline_seconds:.0f} s"]
+    publish(f"quality on {args.source.name}", invocation("scripts/quality.sh", argv, root), facts, args.note,
+            table([ours, seed]), args.record)
+
+
+if __name__ == "__main__":
+    main()
