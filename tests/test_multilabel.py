@@ -70,6 +70,23 @@ def test_lockstep_lbfgs_finds_each_tags_optimum():
     assert np.abs(grad).max() < 1e-5 and passes < 200
 
 
+def test_each_iteration_is_one_data_pass_whatever_the_line_search_does():
+    """A tag whose step fails waits for the next iteration; it must not cost the other tags extra passes."""
+    dense, labels = synthetic()
+    X, Y = sp.csr_matrix(dense * 50), sp.csr_matrix(labels.astype(float))  # steep: first trial steps fail often
+    calls = []
+
+    def evaluate(t):
+        calls.append(1)
+        loss, grad, total = block_loss_gradient(X, Y, t)
+        return regularised(loss, grad, total, t, 1e-4)
+
+    _, objective, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=8)
+    start, _ = evaluate(np.zeros((13, 3)))
+    assert passes == len(calls) - 1 <= 9  # the initial evaluation plus one per iteration
+    assert (objective < start).all()
+
+
 def test_a_rare_tag_with_tiny_gradients_still_learns():
     """A tag on 2% of rows starts with a tiny gradient; it must not be declared converged before it has learned."""
     rng = np.random.default_rng(5)
