@@ -36,6 +36,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from stacktags import config
 from stacktags.bench import invocation, publish, run_measured
+from stacktags.evaluate import reports_dir
 from stacktags.metrics import Metrics, evaluate_predictions
 
 SEED_THRESHOLD = 0.5
@@ -140,8 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     pipeline_seconds, _, _ = run_measured(command, work / "pipeline.log")
 
     model = newest_model(warehouse, cfg.database)
-    report = json.loads((Path(model["path"].removeprefix("file:")).parent.parent / "reports" /
-                         f"v{model['version']}" / "metrics.json").read_text())
+    report = json.loads((reports_dir(cfg) / f"v{model['version']}" / "metrics.json").read_text())
     tags = [t["tag"] for t in report["per_tag"]]
     ours = Approach(f"stacktags (model {model['version']})", report["overall"], int(model["params"]["train_rows"]),
                     float(model["params"]["fit_seconds"]))
