@@ -8,13 +8,13 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.linalg import SparseVector, VectorUDT
+from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
-from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression, decide,
-                                  tag_indices)
+from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
+                                  by_frequency, column_ranks, decide, renumber_columns, tag_indices, vectors_to_csr)
 
 TAGS = ["java", "python", "sql"]
 
@@ -138,13 +138,64 @@ def test_agrees_with_mllib_logistic_regression_per_tag(spark, training_rows):
     assert ours.count() == training_rows.count()
 
 
+def test_warm_start_on_a_share_of_the_rows_gets_closer_to_the_optimum_in_as_many_full_passes(spark, training_rows):
+    dense, labels = synthetic()
+    fitted = labels.any(axis=1)  # rows with none of the tags take no part in fitting
+    X = sp.csr_matrix(dense[fitted])
+
+    def optimum(tag):  # each tag's exact optimum, on the driver (scipy), for reference
+        Y = sp.csr_matrix(labels[fitted][:, [TAGS.index(tag)]].astype(float))
+
+        def objective(t):
+            loss, grad, total = block_loss_gradient(X, Y, t.reshape(-1, 1))
+            value, g = regularised(loss, grad, total, t.reshape(-1, 1), 0.01)
+            return value[0], g.ravel()
+
+        return minimize(objective, np.zeros(dense.shape[1] + 1), jac=True, method="L-BFGS-B",
+                        options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}).x[:-1]
+
+    def distance(**warm):
+        model = MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=5, tol=1e-12, **warm).fit(training_rows)
+        return max(np.abs(model.coefficients[:, k] - optimum(tag)).max()
+                   for k, tag in enumerate(model.getOrDefault(model.tags)))
+
+    cold, warm = distance(), distance(warmStartRows=75, warmStartIter=15)
+    assert warm < cold / 2, (warm, cold)
+
+
 def test_decision_rule_thresholds_at_least_one_at_most_k():
     probabilities = np.array([[0.9, 0.6, 0.2],    # java and python pass their thresholds
                               [0.1, 0.2, 0.3],    # none passes: the most probable is given anyway
                               [0.95, 0.9, 0.85]])  # all pass: at most 2
     predicted, scores = decide(probabilities, np.array(TAGS), np.array([0.5, 0.5, 0.9]), 1, 2, top=2)
-    assert predicted == [["java", "python"], ["sql"], ["java", "python"]]
-    assert scores[1] == [{"tag": "sql", "probability": 0.3}, {"tag": "python", "probability": 0.2}]
+    assert predicted.to_pylist() == [["java", "python"], ["sql"], ["java", "python"]]
+    assert [(s["tag"], s["probability"]) for s in scores.to_pylist()[1]] == [("sql", pytest.approx(0.3)),
+                                                                          ("python", pytest.approx(0.2))]
+
+
+def test_decision_rule_prefers_a_passing_tag_over_a_more_probable_one_that_fails():
+    probabilities = np.array([[0.45, 0.3, 0.1]])  # java is most probable but under 0.5; python passes at 0.2
+    predicted, _ = decide(probabilities, np.array(TAGS), np.array([0.5, 0.2, 0.9]), 1, 3, top=3)
+    assert predicted.to_pylist() == [["python"]]
+
+
+def test_vectors_from_arrow_sparse_and_dense_rows_in_a_sliced_batch(spark):
+    vectors = [SparseVector(4, [1, 3], [0.5, 2.0]), DenseVector([1.0, 0.0, 3.0, 4.0]), SparseVector(4, [], []),
+               SparseVector(4, [0], [7.0])]
+    df = spark.createDataFrame([(v,) for v in vectors], StructType([StructField("v", VectorUDT())]))
+    batch = df.toArrow().column("v").combine_chunks().slice(1)  # a slice: Arrow offsets that do not start at 0
+    assert np.array_equal(vectors_to_csr(batch).toarray(), [[1, 0, 3, 4], [0, 0, 0, 0], [7, 0, 0, 0]])
+    assert np.array_equal(vectors_to_csr(batch.slice(1)).toarray(), [[0, 0, 0, 0], [7, 0, 0, 0]])
+
+
+def test_columns_renumbered_most_frequent_first():
+    counts = np.array([0, 5, 2, 0, 9, 2])
+    columns = by_frequency(counts)
+    assert columns.tolist() == [4, 1, 2, 5]  # unused columns dropped, ties by id
+    block = sp.csr_matrix(np.array([[0, 1.0, 0, 0, 2.0, 0], [0, 0, 3.0, 0, 0, 4.0]]))
+    renumbered = renumber_columns(block, column_ranks(columns, len(counts)), len(columns))
+    assert renumbered.has_sorted_indices
+    assert np.array_equal(renumbered.toarray(), [[2.0, 1.0, 0, 0], [0, 0, 3.0, 4.0]])
 
 
 def test_tag_indices_keep_known_tags_only(spark):

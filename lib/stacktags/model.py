@@ -59,6 +59,8 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
                             MultilabelLogisticRegression(numTags=setting("num_tags", int),
                                                          maxIter=setting("max_iter", int),
                                                          regParam=setting("reg_param", float),
+                                                         warmStartRows=setting("warm_start_rows", int),
+                                                         warmStartIter=setting("warm_start_iter", int),
                                                          maxTags=setting("max_tags", int),
                                                          minTags=1)])
 

@@ -9,9 +9,12 @@ iteration broadcasts the coefficients and sums the blocks' gradients with treeRe
 
 from __future__ import annotations
 
+import pickle
+from typing import Iterator
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
@@ -48,15 +51,21 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                                    MLWritable):
     numTags = Param(Params._dummy(), "numTags", "how many of the most frequent tags to learn", TypeConverters.toInt)
     historySize = Param(Params._dummy(), "historySize", "L-BFGS memory", TypeConverters.toInt)
+    warmStartRows = Param(Params._dummy(), "warmStartRows",
+                          "the first warmStartIter iterations read about this many rows (every n-th row; all rows "
+                          "when there are fewer); 0: no warm start", TypeConverters.toInt)
+    warmStartIter = Param(Params._dummy(), "warmStartIter", "L-BFGS iterations on the warm-start rows, before "
+                          "maxIter iterations on all rows", TypeConverters.toInt)
 
     @keyword_only
     def __init__(self, *, featuresCol: str = "features", labelsCol: str = "tags", predictionCol: str = "predicted_tags",
                  scoresCol: str = "scores", probabilitiesCol: str = "", numTags: int = 100, maxIter: int = 50,
-                 regParam: float = 1e-5, tol: float = 1e-6, historySize: int = 5, minTags: int = 1, maxTags: int = 5,
-                 topScores: int = 5):
+                 regParam: float = 1e-5, tol: float = 1e-6, historySize: int = 5, warmStartRows: int = 0,
+                 warmStartIter: int = 0, minTags: int = 1, maxTags: int = 5, topScores: int = 5):
         super().__init__()
         self._set_multilabel_defaults()
-        self._setDefault(numTags=100, maxIter=50, regParam=1e-5, tol=1e-6, historySize=5)
+        self._setDefault(numTags=100, maxIter=50, regParam=1e-5, tol=1e-6, historySize=5, warmStartRows=0,
+                         warmStartIter=0)
         self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> "MultilabelLogisticModel":
@@ -67,23 +76,35 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         labelled = dataset.select(self.getFeaturesCol(), tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
                                   .alias("label_indices")).where(F.size("label_indices") > 0)
         packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices", len(tags)).persist()
-        # Optimise over the feature columns the rows use: the coefficients that travel every iteration shrink from
-        # numFeatures to that many rows (much fewer on small data). Only feature ids reach the driver, never rows.
-        num_features, used = packed.map(lambda b: (b[0].shape[1], np.unique(b[0].indices))).treeReduce(
-            lambda a, b: (a[0], np.union1d(a[1], b[1])))
-        columns = spark.sparkContext.broadcast(used)
-        blocks = packed.map(lambda b: (compact_columns(b[0], columns.value), b[1])).persist()
+        # Optimise over the feature columns the rows use (the coefficients that travel every iteration shrink from
+        # numFeatures to that many rows), numbered from the most frequent: the products then read the coefficient
+        # rows of common terms from cache. Only per-column counts reach the driver, never rows.
+        column_counts = packed.map(lambda b: np.bincount(b[0].indices, minlength=b[0].shape[1])).treeReduce(np.add)
+        columns = by_frequency(column_counts)
+        ranks = spark.sparkContext.broadcast(column_ranks(columns, len(column_counts)))
+        blocks = packed.map(lambda b: (renumber_columns(b[0], ranks.value, len(columns)), b[1])).persist()
         try:
-            theta = initial_theta(blocks, len(used), len(tags))  # the first pass over blocks: they are cached now
+            theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
             packed.unpersist()  # early: the blocks replace it
-            theta = fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), self.getTol(),
-                                 self.getOrDefault(self.historySize))
+            optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
+            warm_rows, warm_iter = self.getOrDefault(self.warmStartRows), self.getOrDefault(self.warmStartIter)
+            if warm_rows > 0 and warm_iter > 0:
+                # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over,
+                # so the passes over all rows start near the optimum with a calibrated L-BFGS memory.
+                every = max(1, round(rows / warm_rows))
+                sample = blocks.map(lambda b: (b[0][::every], b[1][::every])).persist() if every > 1 else blocks
+                try:
+                    theta = fit_lockstep(spark, sample, theta, self.getRegParam(), warm_iter, optimiser)
+                finally:
+                    if sample is not blocks:
+                        sample.unpersist()
+            theta = fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
         finally:
             packed.unpersist()
             blocks.unpersist()
-            columns.destroy()
-        coefficients = np.zeros((num_features, len(tags)), dtype=np.float32)
-        coefficients[used] = theta[:-1]
+            ranks.destroy()
+        coefficients = np.zeros((len(column_counts), len(tags)), dtype=np.float32)
+        coefficients[columns] = theta[:-1]
         model = MultilabelLogisticModel(tags=tags, coefficients=coefficients,
                                         intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags))
         return self._copyValues(model)
@@ -115,52 +136,94 @@ MAX_BLOCK_CELLS = 1 << 24  # rows x tags of one block's dense margins: 64 MB in 
 
 
 def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tags: int):
-    """Rows -> an RDD of (X csr float32, Y csr 0/1 with num_tags columns) blocks, built on the executors. Blocks are
-    as large as MAX_BLOCK_CELLS allows: each block's gradient is a dense (features x tags) array, so fewer blocks
-    means less of that work per pass."""
+    """Rows -> an RDD of (X csr float32, Y csr 0/1 with num_tags columns) blocks, built from Arrow batches on the
+    executors. Blocks are as large as MAX_BLOCK_CELLS allows, in at most one partition per core: each partition
+    sends one dense (features x tags) gradient per pass, so more partitions than cores only add traffic."""
     rows_per_block = max(1024, MAX_BLOCK_CELLS // num_tags)
+    partitions = min(dataset.rdd.getNumPartitions(), dataset.sparkSession.sparkContext.defaultParallelism)
 
-    def pack(rows):
-        batch = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == rows_per_block:
-                yield _block(batch)
-                batch = []
-        if batch:
-            yield _block(batch)
+    def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pending, rows = [], 0
+        for batch in batches:
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= rows_per_block:
+                table = pa.Table.from_batches(pending)
+                yield _block(table.slice(0, rows_per_block))
+                rest = table.slice(rows_per_block)
+                pending, rows = rest.to_batches(), rest.num_rows
+        if rows:
+            yield _block(pa.Table.from_batches(pending))
 
-    def _block(rows):
-        size = rows[0][0].size
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(r[0].indices) for r in rows])
-        indices = np.concatenate([r[0].indices for r in rows]).astype(np.int32)
-        values = np.concatenate([r[0].values for r in rows]).astype(np.float32)
-        label_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        label_ptr[1:] = np.cumsum([len(r[1]) for r in rows])
-        label_idx = np.array([i for r in rows for i in r[1]], dtype=np.int32)
-        features = sp.csr_matrix((values, indices, indptr), shape=(len(rows), size))
+    def _block(rows: pa.Table) -> pa.RecordBatch:
+        features = vectors_to_csr(rows.column(0).combine_chunks())
         features.eliminate_zeros()  # terms IDF ignores (below minDocFreq) carry 0: no coefficient to learn
-        return (features, sp.csr_matrix((np.ones(len(label_idx), dtype=np.float32), label_idx, label_ptr),
-                                        shape=(len(rows), num_tags)))
+        labels = lists_to_csr(rows.column(1).combine_chunks(), num_tags)
+        return pa.RecordBatch.from_pydict({"block": [pickle.dumps((features, labels), protocol=5)]})
 
-    return dataset.rdd.mapPartitions(pack)
-
-
-def compact_columns(features: sp.csr_matrix, used: np.ndarray) -> sp.csr_matrix:
-    """Renumber a block's feature columns to positions in `used` (sorted ids of every column any row uses)."""
-    return sp.csr_matrix((features.data, np.searchsorted(used, features.indices).astype(np.int32), features.indptr),
-                         shape=(features.shape[0], len(used)))
+    serialized = dataset.select(features_col, indices_col).coalesce(partitions).mapInArrow(pack, "block binary")
+    return serialized.rdd.map(lambda row: pickle.loads(row.block))
 
 
-def initial_theta(blocks, num_features: int, num_tags: int) -> np.ndarray:
-    """Zero coefficients and each tag's log-odds as intercept: the best model before reading any feature."""
+def lists_to_csr(lists: pa.ListArray, width: int, values: pa.Array | None = None,
+                 dtype: type = np.float32) -> sp.csr_matrix:
+    """An Arrow list<int> column (column numbers per row) -> CSR, with `values` (aligned with the lists' items) or
+    ones. Reads the flat buffers: no per-row Python work."""
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    indptr = offsets - offsets[0]
+    indices = np.array(lists.flatten(), dtype=np.int32)  # a copy: Arrow's buffers are read-only
+    data = np.ones(len(indices), dtype=dtype) if values is None else np.array(values, dtype=dtype)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(lists), width))
+
+
+def vectors_to_csr(vectors: pa.StructArray, dtype: type = np.float32) -> sp.csr_matrix:
+    """ML vectors as Arrow carries them (VectorUDT's SQL struct: type 0 sparse / 1 dense, size, indices, values) ->
+    one CSR matrix. A dense vector's indices are null: its columns are the positions in its values."""
+    fields = dict(zip([f.name for f in vectors.type], vectors.flatten()))
+    values = fields["values"]
+    is_dense = np.asarray(fields["type"], dtype=np.int8) == 1
+    offsets = np.asarray(values.offsets, dtype=np.int64)
+    indptr = offsets - offsets[0]
+    lengths = np.diff(indptr)
+    width = max(pc.max(fields["size"]).as_py() or 0, int(lengths[is_dense].max(initial=0)))  # dense: size is null
+    if not is_dense.any():
+        return lists_to_csr(fields["indices"], width, values.flatten(), dtype)
+    indices = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths)  # position within the row: a dense row's
+    indices[~np.repeat(is_dense, lengths)] = np.asarray(fields["indices"].flatten())  # a sparse row's own
+    return sp.csr_matrix((np.array(values.flatten(), dtype=dtype), indices.astype(np.int32), indptr),
+                         shape=(len(vectors), width))
+
+
+def by_frequency(column_counts: np.ndarray) -> np.ndarray:
+    """The ids of the columns that occur, most frequent first (ties by id)."""
+    used = np.flatnonzero(column_counts)
+    return used[np.argsort(-column_counts[used], kind="stable")]
+
+
+def column_ranks(columns: np.ndarray, width: int) -> np.ndarray:
+    """For every column id below width: its position in `columns` (ids not in it are never looked up)."""
+    ranks = np.zeros(width, dtype=np.int32)
+    ranks[columns] = np.arange(len(columns), dtype=np.int32)
+    return ranks
+
+
+def renumber_columns(features: sp.csr_matrix, ranks: np.ndarray, width: int) -> sp.csr_matrix:
+    """A block's columns renumbered by `ranks`, into a matrix `width` wide, each row's columns in order."""
+    renumbered = sp.csr_matrix((features.data, ranks[features.indices], features.indptr),
+                               shape=(features.shape[0], width))
+    renumbered.sort_indices()
+    return renumbered
+
+
+def initial_theta(blocks, num_features: int, num_tags: int) -> tuple[np.ndarray, int]:
+    """Zero coefficients and each tag's log-odds as intercept (the best model before reading any feature), and the
+    number of rows."""
     positives, rows = blocks.map(lambda b: (np.asarray(b[1].sum(axis=0)).ravel(), b[0].shape[0])).reduce(
         lambda a, b: (a[0] + b[0], a[1] + b[1]))
     rate = np.clip(positives / rows, 1e-6, 1 - 1e-6)
     theta = np.zeros((num_features + 1, num_tags))
     theta[-1] = np.log(rate / (1 - rate))
-    return theta
+    return theta, rows
 
 
 def partition_loss_gradient(blocks, theta: np.ndarray) -> list:
@@ -178,8 +241,9 @@ def partition_loss_gradient(blocks, theta: np.ndarray) -> list:
     return [] if total is None else [(total[0], total[1].astype(np.float32), total[2])]
 
 
-def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: float, max_iter: int, tol: float,
-                 history: int) -> np.ndarray:
+def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: float, max_iter: int,
+                 optimiser: LockstepLBFGS) -> np.ndarray:
+    """At most max_iter L-BFGS iterations over the blocks from theta, one data pass each."""
     sc = spark.sparkContext
 
     def evaluate(current: np.ndarray):
@@ -192,7 +256,7 @@ def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: floa
             shared.destroy()
         return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
 
-    theta, _, _ = LockstepLBFGS(history=history, tol=tol).minimise(evaluate, theta, max_iter)
+    theta, _, _ = optimiser.minimise(evaluate, theta, max_iter)
     return theta
 
 
@@ -236,15 +300,16 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         if with_probabilities:
             fields.append(StructField("probabilities", ArrayType(FloatType())))
 
-        @F.pandas_udf(StructType(fields))
-        def predict(features: pd.DataFrame) -> pd.DataFrame:
+        @F.arrow_udf(StructType(fields))
+        def predict(features: pa.Array) -> pa.Array:
             coefficients, intercepts = weights.value
-            probabilities = probabilities_of(to_csr(features, coefficients.shape[0]), coefficients, intercepts)
+            probabilities = probabilities_of(vectors_to_csr(features), coefficients, intercepts)
             predicted, scores = decide(probabilities, tags, thresholds, min_tags, max_tags, top)
-            out = pd.DataFrame({"predicted": predicted, "scores": scores})
+            columns = [predicted, scores]
             if with_probabilities:
-                out["probabilities"] = list(probabilities.astype(np.float32))
-            return out
+                columns.append(pa.FixedSizeListArray.from_arrays(probabilities.astype(np.float32).ravel(),
+                                                                 len(tags)).cast(pa.list_(pa.float32())))
+            return pa.StructArray.from_arrays(columns, names=[f.name for f in fields])
 
         result = dataset.withColumn("_prediction", predict(F.col(self.getFeaturesCol())))
         columns = {self.getPredictionCol(): F.col("_prediction.predicted"),
@@ -261,40 +326,31 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         return _ModelReader(cls)
 
 
-def to_csr(vectors: pd.DataFrame, num_features: int) -> sp.csr_matrix:
-    """A batch of ML vectors as pandas UDFs receive them (VectorUDT's SQL struct: type 0 sparse / 1 dense, size,
-    indices, values) -> one CSR matrix."""
-    is_dense = (vectors["type"] == 1).to_numpy()
-    values = list(vectors["values"])
-    indices = [np.arange(len(v)) if dense else i for dense, i, v in zip(is_dense, vectors["indices"], values)]
-    indptr = np.zeros(len(values) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(i) for i in indices])
-    flat_indices = np.concatenate(indices).astype(np.int32) if values else np.array([], dtype=np.int32)
-    flat_values = np.concatenate(values).astype(np.float64) if values else np.array([])
-    return sp.csr_matrix((flat_values, flat_indices, indptr), shape=(len(values), num_features))
-
-
 def probabilities_of(features: sp.csr_matrix, coefficients: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
     """(n, D) features, (D, K) coefficients -> (n, K) probabilities."""
     return 1.0 / (1.0 + np.exp(-(features @ coefficients + intercepts)))
 
 
 def decide(probabilities: np.ndarray, tags: np.ndarray, thresholds: np.ndarray, min_tags: int, max_tags: int,
-           top: int) -> tuple[list, list]:
-    """The decision rule: tags at or above their threshold, most probable first, at least min_tags, at most max_tags.
-    Returns the predicted tag lists and the top `top` (tag, probability) pairs of each row."""
+           top: int) -> tuple[pa.ListArray, pa.ListArray]:
+    """The decision rule: tags at or above their threshold, most probable first, at least min_tags, at most max_tags
+    (too few passing: the most probable of the rest fill in). Returns, as Arrow columns, each row's predicted tags
+    and its top `top` (tag, probability) pairs. Vectorised over the rows."""
+    rows, width = probabilities.shape
     order = np.argsort(-probabilities, axis=1, kind="stable")
-    ranked = np.take_along_axis(probabilities, order, axis=1)
     passes = np.take_along_axis(probabilities >= thresholds, order, axis=1)
-    counts = np.clip(passes.sum(axis=1), min_tags, max_tags)
-    predicted, scores = [], []
-    for row in range(probabilities.shape[0]):
-        chosen = order[row][passes[row]][:counts[row]]
-        if len(chosen) < counts[row]:  # too few passed: fill with the most probable of the rest
-            rest = [i for i in order[row] if i not in set(chosen)]
-            chosen = np.concatenate([chosen, rest[:counts[row] - len(chosen)]]).astype(int)
-        predicted.append(list(tags[chosen]))
-        scores.append([{"tag": tags[i], "probability": float(p)} for i, p in zip(order[row][:top], ranked[row][:top])])
+    counts = np.minimum(np.clip(passes.sum(axis=1), min_tags, max_tags), width)
+    # passing tags first, then the rest, each group most probable first; keep each row's first `counts`
+    preference = np.take_along_axis(order, np.argsort(~passes, axis=1, kind="stable"), axis=1)
+    chosen = preference[np.arange(width) < counts[:, None]]
+    predicted = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32()),
+                                         pa.array(tags[chosen]))
+    best = order[:, :top]
+    pairs = pa.StructArray.from_arrays(
+        [pa.array(tags[best].ravel()),
+         pa.array(np.take_along_axis(probabilities, best, axis=1).ravel().astype(np.float32))],
+        names=["tag", "probability"])
+    scores = pa.ListArray.from_arrays(pa.array(np.arange(0, rows * top + 1, top), pa.int32()), pairs)
     return predicted, scores
 
 
