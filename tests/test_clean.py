@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from conftest import ROOT, SAMPLE, SHARED_DATA, job_arguments, load_job, test_config
-from stacktags.clean import question_facts, split_fractions, split_of
+from stacktags.clean import question_facts, rows_of_split, split_fractions, split_of
 from stacktags.config import ConfigError, load
 from stacktags.text import text_preparation
 
@@ -40,6 +40,21 @@ def test_split_fractions_must_sum_to_one():
     cfg = load(ROOT / "conf" / "local.toml", settings=["clean.split={train=0.5, validation=0.1, test=0.1}"])
     with pytest.raises(ConfigError, match="sum to 1"):
         split_fractions(cfg)
+
+
+def test_time_based_split_tests_on_the_newest_questions(spark):
+    rows = [(1, datetime(2014, 5, 1), "train"), (2, datetime(2014, 12, 31, 23, 59), "test"),
+            (3, datetime(2014, 6, 1), "validation"), (4, datetime(2015, 1, 1), "train"),
+            (5, datetime(2016, 3, 1), "validation")]
+    data = spark.createDataFrame(rows, "Id long, creation_date timestamp, split string")
+
+    def ids(split, test_from=None):
+        return sorted(r["Id"] for r in rows_of_split(data, split, test_from).collect())
+
+    assert [ids(s) for s in ("train", "validation", "test")] == [[1, 4], [3, 5], [2]]  # the hash split as stored
+    assert [ids(s, "2015-01-01") for s in ("train", "validation", "test")] == [[1, 2], [3], [4, 5]]
+    with pytest.raises(ConfigError, match="ISO date"):
+        rows_of_split(data, "test", "last year")
 
 
 def test_question_facts(spark):

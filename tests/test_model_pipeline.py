@@ -100,3 +100,15 @@ def test_score_is_incremental_and_idempotent(spark, trained):
 def test_unknown_model_version_is_a_clear_error(spark, trained):
     with pytest.raises(NoModelError, match="no model version 99"):
         run("score", trained, "--source", trained.table("questions_raw"), "--model-version", "99")
+
+
+def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, trained):
+    run("train", trained, "--set", "train.test_from=2012-01-01")
+    run("evaluate", trained, "--model-version", "2")
+    _, saved, info = load_model(spark, trained, 2)
+    assert info["params"]["test_from"] == "2012-01-01"
+    tags = classifier_of(saved).getOrDefault(classifier_of(saved).tags)
+    newer = spark.table(trained.table("questions_clean")).where(
+        (F.col("creation_date") >= "2012-01-01") & F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()
+    document = json.loads((Path(trained.warehouse) / "reports" / "v2" / "metrics.json").read_text())
+    assert document["test_from"] == "2012-01-01" and document["overall"]["rows"] == newer > 0

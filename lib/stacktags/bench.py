@@ -11,6 +11,7 @@ Asserts nothing about time: a benchmark reports, the reader judges.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import shlex
@@ -78,7 +79,12 @@ def run_measured(command: list[str], log: Path) -> tuple[float, float, float]:
 
 
 def last_run_rows(warehouse: Path, database: str, job: str) -> int:
-    runs = DeltaTable(str(warehouse / f"{database}.db" / "job_runs")).to_pyarrow_table().to_pylist()
+    table = DeltaTable(str(warehouse / f"{database}.db" / "job_runs"))
+    runs = table.to_pyarrow_table().to_pylist()
+    # Free delta-rs and Arrow scan objects now: left to interpreter shutdown, their threads can abort the process
+    # ("terminate called without an active exception", delta-io/delta-rs#2184).
+    del table
+    gc.collect()
     latest = max((run for run in runs if run["job"] == job), key=lambda run: run["ended_at"])
     return latest["rows_in"]
 

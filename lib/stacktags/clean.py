@@ -7,6 +7,7 @@ tags, its answer count or its split), detected by a hash of those; a rerun with 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,6 +37,25 @@ def split_of(question_id: Column, fractions: dict[str, float]) -> Column:
     return (F.when(bucket < fractions["train"], "train")
             .when(bucket < fractions["train"] + fractions["validation"], "validation")
             .otherwise("test"))
+
+
+def rows_of_split(data: DataFrame, split: str, test_from: str | None = None) -> DataFrame:
+    """The rows of one split of questions_clean. By default the hash split (the `split` column). With test_from (a
+    date or timestamp, UTC), a time-based split: test holds every question created at or after it; the questions
+    before it are validation where their hash says so and train otherwise."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: one of {SPLITS}")
+    if not test_from:
+        return data.where(F.col("split") == split)
+    try:
+        datetime.fromisoformat(test_from)
+    except ValueError as err:
+        raise ConfigError(f"test_from must be an ISO date or timestamp such as 2015-01-01, not {test_from!r}") from err
+    cut = F.to_timestamp(F.lit(test_from))
+    before = F.col("creation_date") < cut
+    return data.where({"test": F.col("creation_date") >= cut,
+                       "validation": before & (F.col("split") == "validation"),
+                       "train": before & (F.col("split") != "validation")}[split])
 
 
 def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame,

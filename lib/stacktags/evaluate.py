@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
 
+from stacktags.clean import rows_of_split
 from stacktags.config import Config
 from stacktags.metrics import Metrics, evaluate_predictions
 from stacktags.model import MODELS_TABLE, classifier_of, load_model, predictor_of, probability_histograms
@@ -56,7 +57,8 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     tags = classifier_of(model).getOrDefault(classifier_of(model).tags)
     known = F.array(*map(F.lit, tags))
     data = spark.read.option("versionAsOf", info["data_version"]).table(info["data_table"])
-    test = (data.where(F.col("split") == "test")  # the hash split keeps training rows out
+    test_from = (info["params"] or {}).get("test_from")  # the model's own split keeps its training rows out
+    test = (rows_of_split(data, "test", test_from)
             .withColumn("tags", F.array_intersect("tags", known))
             .where(F.size("tags") > 0)
             .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags")
@@ -74,7 +76,8 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     out = reports_dir(cfg) / f"v{version}"
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "metrics.json"
-    json_path.write_text(json.dumps({"model_version": version, "split": "test", "data_version": info["data_version"],
+    json_path.write_text(json.dumps({"model_version": version, "split": "test", "test_from": test_from,
+                                     "data_version": info["data_version"],
                                      "overall": metrics.overall, "per_tag": metrics.per_tag}, indent=1))
     report_path = out / "report.html"
     thresholds = classifier_of(model).getOrDefault(classifier_of(model).thresholds)
@@ -96,6 +99,11 @@ def record_metrics(spark: SparkSession, cfg: Config, version: int, metrics: Metr
 
 
 # --- the HTML report -----------------------------------------------------------------------------------------------
+
+def split_rule(info: dict) -> str:
+    test_from = (info["params"] or {}).get("test_from")
+    return f"questions created from {html.escape(test_from)} on" if test_from else "by a hash of the Id"
+
 
 def _png(figure) -> str:
     buffer = io.BytesIO()
@@ -173,7 +181,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} img{{max-width:100
 </head><body>
 <h1>stacktags model {version}: test-split evaluation</h1>
 <p>Trained on {html.escape(str(info['data_table']))} version {info['data_version']} ({html.escape(str(info['path']))}).
-Evaluated on the test split only: {int(metrics.overall['rows'])} questions that carry at least one of the model's
+Evaluated on the test split only ({split_rule(info)}): {int(metrics.overall['rows'])} questions that carry at least
+one of the model's
 {len(tags)} tags. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</p>
 <h2>Overall</h2><table><tr><th>metric</th><th>value</th></tr>{overall_rows}</table>
 <h2>Plots</h2>{images}

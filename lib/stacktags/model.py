@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
                                TimestampType)
 
-from stacktags.clean import SILVER_TABLE
+from stacktags.clean import SILVER_TABLE, rows_of_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
@@ -172,12 +172,13 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     data_version = table_version(spark, silver)
     data = spark.read.option("versionAsOf", data_version).table(silver)  # exactly the rows recorded below
     columns = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]
-    training = data.where(F.col("split") == "train").select(*columns).cache()
+    test_from = cfg.get("train", "test_from")  # a time-based split instead of the hash split; evaluate reads it back
+    training = rows_of_split(data, "train", test_from).select(*columns).cache()
     started = time.monotonic()
     predictor = predictor_pipeline(cfg).fit(training)
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
-    validation = data.where((F.col("split") == "validation") & F.arrays_overlap("tags", F.array(*map(F.lit, tags))))
+    validation = rows_of_split(data, "validation", test_from).where(F.arrays_overlap("tags", F.array(*map(F.lit, tags))))
     classifier.setThresholds(tune_thresholds(predictor, validation.select(*columns)))
     fit_seconds = time.monotonic() - started
     train_rows = training.where(F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()

@@ -82,7 +82,8 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         column_counts = packed.map(lambda b: np.bincount(b[0].indices, minlength=b[0].shape[1])).treeReduce(np.add)
         columns = by_frequency(column_counts)
         ranks = spark.sparkContext.broadcast(column_ranks(columns, len(column_counts)))
-        blocks = packed.map(lambda b: (renumber_columns(b[0], ranks.value, len(columns)), b[1])).persist()
+        width = len(columns)  # the closures below capture this number, not the array
+        blocks = packed.map(lambda b: (renumber_columns(b[0], ranks.value, width), b[1])).persist()
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
             packed.unpersist()  # early: the blocks replace it
