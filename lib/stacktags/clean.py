@@ -7,7 +7,7 @@ tags, its answer count or its split), detected by a hash of those; a rerun with 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -39,14 +39,15 @@ def split_of(question_id: Column, fractions: dict[str, float]) -> Column:
             .otherwise("test"))
 
 
-def rows_of_split(data: DataFrame, split: str, test_from: str | None = None) -> DataFrame:
+def rows_of_split(data: DataFrame, split: str, test_from: str | date | None = None) -> DataFrame:
     """The rows of one split of questions_clean. By default the hash split (the `split` column). With test_from (a
-    date or timestamp, UTC), a time-based split: test holds every question created at or after it; the questions
-    before it are validation where their hash says so and train otherwise."""
+    date or timestamp, UTC; TOML and --set give a date object), a time-based split: test holds every question
+    created at or after it; the questions before it are validation where their hash says so and train otherwise."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: one of {SPLITS}")
     if not test_from:
         return data.where(F.col("split") == split)
+    test_from = str(test_from)
     try:
         datetime.fromisoformat(test_from)
     except ValueError as err:

@@ -79,21 +79,25 @@ class LockstepLBFGS:
     gamma: np.ndarray | None = None  # per problem: the inverse-Hessian scale of its newest usable pair (nan: none yet)
 
     def direction(self, grad: np.ndarray) -> np.ndarray:
-        """The two-loop recursion, vectorised over the K columns."""
+        """The two-loop recursion, vectorised over the K columns. The (D, K) arrays are large: work in place, with
+        one scratch array."""
         q = grad.copy()
+        scratch = np.empty_like(q)
         alphas = []
         for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho)):
             alpha = rho * np.einsum("dk,dk->k", s, q)
-            q -= alpha * y
+            q -= np.multiply(y, alpha, out=scratch)
             alphas.append(alpha)
         if self.gamma is not None:
             q *= np.where(np.isnan(self.gamma), 1.0, self.gamma)
         for s, y, rho, alpha in zip(self.s, self.y, self.rho, reversed(alphas)):
             beta = rho * np.einsum("dk,dk->k", y, q)
-            q += s * (alpha - beta)
-        return -q
+            q += np.multiply(s, alpha - beta, out=scratch)
+        return np.negative(q, out=q)
 
     def remember(self, step: np.ndarray, grad_change: np.ndarray) -> None:
+        """Keep (step, grad_change) as a curvature pair, for the columns where it is positive (the arrays are taken
+        over and zeroed elsewhere)."""
         sy = np.einsum("dk,dk->k", step, grad_change)
         usable = sy > 1e-12  # keep the curvature pair only where it is positive
         if not usable.any():
@@ -101,8 +105,10 @@ class LockstepLBFGS:
         yy = np.einsum("dk,dk->k", grad_change, grad_change)
         known = np.full(len(sy), np.nan) if self.gamma is None else self.gamma
         self.gamma = np.where(usable, sy / np.where(usable, yy, 1.0), known)
-        self.s.append(np.where(usable, step, 0.0))
-        self.y.append(np.where(usable, grad_change, 0.0))
+        step[:, ~usable] = 0.0
+        grad_change[:, ~usable] = 0.0
+        self.s.append(step)
+        self.y.append(grad_change)
         self.rho.append(np.where(usable, 1.0 / np.where(usable, sy, 1.0), 0.0))
         if len(self.s) > self.history:
             self.s.pop(0), self.y.pop(0), self.rho.pop(0)
@@ -124,17 +130,22 @@ class LockstepLBFGS:
             moving = active & (slope < 0)  # a problem without a descent direction does not move
             if not moving.any():
                 break
-            candidate = theta + direction * np.where(moving, step, 0.0)
+            direction *= np.where(moving, step, 0.0)  # now the trial step of each problem
+            candidate = theta + direction
             trial_objective, trial_grad = evaluate(candidate)
             passes += 1
             accepted = moving & (trial_objective <= objective + self.armijo * step * slope)
+            # A failed problem stays where it was (few do: copying columns costs D x their number). One that did
+            # not move was evaluated where it stands: its trial gradient is its gradient.
+            failed = moving & ~accepted
+            direction[:, failed] = 0.0
+            candidate[:, failed] = theta[:, failed]
+            trial_grad[:, failed] = grad[:, failed]
             new_objective = np.where(accepted, trial_objective, objective)
-            new_grad = np.where(accepted, trial_grad, grad)
-            self.remember(np.where(accepted, candidate - theta, 0.0), new_grad - grad)
+            self.remember(direction, trial_grad - grad)
             shrink = np.where(moving & ~accepted, shrink * 0.5, 1.0)
             if iteration >= MIN_ITERATIONS:  # early steps are short by design: judge convergence after a few
                 converged = accepted & (objective - new_objective <= self.tol * np.maximum(np.abs(objective), 1.0))
                 active &= ~converged & (shrink >= MIN_STEP)
-            theta = np.where(accepted, candidate, theta)
-            objective, grad = new_objective, new_grad
+            theta, objective, grad = candidate, new_objective, trial_grad
         return theta, objective, passes

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -77,27 +79,45 @@ def predictor_of(model: PipelineModel) -> PipelineModel:
 
 def probability_histograms(predictor: PipelineModel, rows: DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Per tag, how many rows with and without the tag fall in each of THRESHOLD_BUCKETS probability buckets.
-    Counted on the executors; only the (tags x buckets) counts reach the driver."""
+    Counted with numpy per partition on the executors; only the (tags x buckets) counts reach the driver."""
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
     classifier.set(classifier.probabilitiesCol, "_probabilities")
     try:
         scored = predictor.transform(rows).select("tags", "_probabilities")
-        tag_of = F.element_at(F.array(*map(F.lit, tags)), F.col("k") + 1)
-        bucket = F.least(F.floor(F.col("p") * THRESHOLD_BUCKETS), F.lit(THRESHOLD_BUCKETS - 1)).cast("int")
-        counts = (scored.select("tags", F.posexplode("_probabilities").alias("k", "p"))
-                  .groupBy("k", bucket.alias("b"))
-                  .agg(F.count_if(F.array_contains("tags", tag_of)).alias("pos"),
-                       F.count_if(~F.array_contains("tags", tag_of)).alias("neg"))
-                  .collect())
+        counts = scored.mapInArrow(lambda batches: [bucket_counts(batches, tags)], "counts binary").collect()
     finally:
         classifier.set(classifier.probabilitiesCol, "")
-    positives = np.zeros((len(tags), THRESHOLD_BUCKETS))
-    negatives = np.zeros((len(tags), THRESHOLD_BUCKETS))
-    for row in counts:
-        positives[row["k"], row["b"]] = row["pos"]
-        negatives[row["k"], row["b"]] = row["neg"]
-    return tags, positives, negatives
+    total = sum(np.frombuffer(row["counts"]).reshape(2, len(tags), THRESHOLD_BUCKETS) for row in counts)
+    if isinstance(total, int):  # no rows at all
+        total = np.zeros((2, len(tags), THRESHOLD_BUCKETS))
+    return tags, total[0], total[1]
+
+
+def bucket_counts(batches, tags: list[str]) -> pa.RecordBatch:
+    """Arrow batches of (tags, _probabilities) -> one row: float64 counts (2: with / without the tag, tags,
+    THRESHOLD_BUCKETS) as bytes."""
+    counts = np.zeros((2, len(tags), THRESHOLD_BUCKETS))
+    cells = (np.arange(len(tags)) * THRESHOLD_BUCKETS)[None, :]
+    for batch in batches:
+        probabilities = np.asarray(batch.column(1).flatten(), dtype=np.float64).reshape(-1, len(tags))
+        truth = tag_matrix(batch.column(0), tags)
+        cell = (cells + np.minimum(probabilities * THRESHOLD_BUCKETS, THRESHOLD_BUCKETS - 1).astype(np.int64)).ravel()
+        size = len(tags) * THRESHOLD_BUCKETS
+        counts[0] += np.bincount(cell, weights=truth.ravel(), minlength=size).reshape(len(tags), -1)
+        counts[1] += np.bincount(cell, weights=1.0 - truth.ravel(), minlength=size).reshape(len(tags), -1)
+    return pa.RecordBatch.from_pydict({"counts": [counts.tobytes()]})
+
+
+def tag_matrix(labels: pa.ListArray, tags: list[str]) -> np.ndarray:
+    """(rows, tags) 0/1: which of `tags` each row's list holds."""
+    positions = np.asarray(pc.index_in(labels.flatten(), value_set=pa.array(tags)).fill_null(-1))
+    offsets = np.asarray(labels.offsets)
+    rows = np.repeat(np.arange(len(labels)), np.diff(offsets - offsets[0]))
+    matrix = np.zeros((len(labels), len(tags)))
+    known = positions >= 0
+    matrix[rows[known], positions[known]] = 1.0
+    return matrix
 
 
 def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
