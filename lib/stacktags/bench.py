@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep the warehouse of the last run (e.g. --stages train after an ingest,clean run)")
     parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")
     parser.add_argument("--note", default="", help="a line to record with the results")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a setting for every stage, e.g. train.max_iter=5 (repeatable; recorded with the figures)")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]
@@ -139,14 +141,15 @@ def main(argv: list[str] | None = None) -> None:
     for stage in stages:
         job, options = STAGES[stage]
         command = [str(root / "scripts" / "submit.sh"), job, "--target", args.target, "--warehouse", str(warehouse),
-                   *options(args.corpus.resolve(), cfg.database)]
+                   *options(args.corpus.resolve(), cfg.database), *[f"--set={s}" for s in args.set]]
         print(f"[bench] {stage}: {shlex.join(command)}", file=sys.stderr, flush=True)
         wall, peak_jvm, peak_tree = run_measured(command, work / f"{stage}.log")
         results.append(StageResult(stage, last_run_rows(warehouse, cfg.database, job), wall, peak_jvm, peak_tree))
         print(f"[bench] {stage}: {wall:.1f} s", file=sys.stderr, flush=True)
 
-    publish(f"{', '.join(stages)} on {args.corpus.name}", invocation("scripts/bench.sh", argv, root),
-            [f"spark: {spark_settings(cfg)}"], args.note, table(results), args.record)
+    facts = [f"spark: {spark_settings(cfg)}", *([f"settings: {', '.join(args.set)}"] if args.set else [])]
+    publish(f"{', '.join(stages)} on {args.corpus.name}", invocation("scripts/bench.sh", argv, root), facts,
+            args.note, table(results), args.record)
 
 
 def invocation(script: str, argv: list[str] | None, root: Path) -> str:
