@@ -88,9 +88,9 @@ def probability_histograms(predictor: PipelineModel, rows: DataFrame) -> tuple[l
         counts = scored.mapInArrow(lambda batches: [bucket_counts(batches, tags)], "counts binary").collect()
     finally:
         classifier.set(classifier.probabilitiesCol, "")
-    total = sum(np.frombuffer(row["counts"]).reshape(2, len(tags), THRESHOLD_BUCKETS) for row in counts)
-    if isinstance(total, int):  # no rows at all
-        total = np.zeros((2, len(tags), THRESHOLD_BUCKETS))
+    total = np.zeros((2, len(tags), THRESHOLD_BUCKETS))  # one row per partition
+    for row in counts:
+        total += np.frombuffer(row["counts"]).reshape(total.shape)
     return tags, total[0], total[1]
 
 
@@ -198,10 +198,11 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     predictor = predictor_pipeline(cfg).fit(training)
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
-    validation = rows_of_split(data, "validation", test_from).where(F.arrays_overlap("tags", F.array(*map(F.lit, tags))))
+    has_model_tag = F.arrays_overlap("tags", F.array(*map(F.lit, tags)))
+    validation = rows_of_split(data, "validation", test_from).where(has_model_tag)
     classifier.setThresholds(tune_thresholds(predictor, validation.select(*columns)))
     fit_seconds = time.monotonic() - started
-    train_rows = training.where(F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()
+    train_rows = training.where(has_model_tag).count()
     training.unpersist()
 
     version = next_version(spark, cfg)
