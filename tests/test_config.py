@@ -63,6 +63,7 @@ def test_local_properties_give_delta_and_an_embedded_catalog_in_the_warehouse():
         "jdbc:derby:;databaseName=/tmp/wh/metastore_db;create=true"
     assert "-Dderby.system.home=/tmp/wh" in props["spark.driver.extraJavaOptions"]
     assert props["spark.jars.packages"] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    assert "org.apache.hadoop:hadoop-client-runtime" in props["spark.jars.excludes"].split(",")  # Spark ships it
     assert props["spark.ui.enabled"] == "false"
 
 

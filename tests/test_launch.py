@@ -16,6 +16,7 @@ def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tm
     assert command[0].endswith("/bin/spark-submit")
     assert command[command.index("--master") + 1] == "local[2]"
     assert command[command.index("--packages") + 1] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    assert "org.apache.hadoop:hadoop-client-api" in command[command.index("--exclude-packages") + 1].split(",")
     script = command.index(str(ROOT / "jobs" / "ingest.py"))
     assert command[script + 1:] == ["--conf-file", str(ROOT / "conf" / "local.toml"), "--source", "data/sample",
                                     "--warehouse", str(tmp_path)]

@@ -21,7 +21,8 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # Properties that only the launcher (spark-submit, or the embedded session factory) can set: they decide the
 # JVM and the classpath before any Python code runs.
 LAUNCH_PROPERTIES = frozenset({
-    "spark.master", "spark.submit.deployMode", "spark.jars", "spark.jars.packages", "spark.jars.repositories",
+    "spark.master", "spark.submit.deployMode", "spark.jars", "spark.jars.packages", "spark.jars.excludes",
+    "spark.jars.repositories",
     "spark.driver.memory", "spark.driver.cores", "spark.driver.extraJavaOptions", "spark.driver.extraClassPath",
 })
 
@@ -157,6 +158,8 @@ def spark_properties(cfg: Config) -> dict[str, str]:
         props["spark.jars"] = ",".join(jar_files(jars["dir"]))
     elif jars.get("packages"):
         props["spark.jars.packages"] = ",".join(jars["packages"])
+        if jars.get("exclude"):
+            props["spark.jars.excludes"] = ",".join(jars["exclude"])
     return props
 
 

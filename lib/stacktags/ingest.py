@@ -6,12 +6,14 @@ and the run id: rows read = rows loaded + rows rejected, always. Re-running over
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from stacktags import csvsplit
 from stacktags.tables import WriteCounts, upsert
 
 CORRUPT_RECORD = "_corrupt_record"
@@ -112,12 +114,30 @@ def check_header(spark: SparkSession, path: str, expected: list[str]) -> None:
         raise IngestError(f"{path}: header is {','.join(found) or '(empty file)'}, expected {','.join(expected)}")
 
 
-def read_as_strings(spark: SparkSession, path: str, columns: list[str], encoding: str) -> DataFrame:
-    """Every field as a string, so no value is lost to a type error before we can say why it is bad.
+def qualified_uri(spark: SparkSession, path: str) -> str:
+    """The file's full URI as Spark names it (e.g. file:/work/data/Questions.csv): the `source_file` of its rows."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).makeQualified(hadoop_path).toString()
 
-    multiLine keeps HTML bodies with newlines whole; escape='"' reads the doubled quotes the files use. A record with
-    the wrong number of fields keeps its raw text in _corrupt_record.
+
+def read_as_strings(spark: SparkSession, path: str, columns: list[str], encoding: str) -> DataFrame:
+    """Every field as a string, so no value is lost to a type error before we can say why it is bad. A record with the
+    wrong number of fields keeps its raw text in _corrupt_record. Quoted fields may span lines (HTML bodies do).
+
+    A file that pyarrow can open is read in byte ranges, one task each (see csvsplit): Spark's CSV reader reads a
+    multiLine file in one task, one core. Other file systems fall back to Spark's CSV reader, which parses the same.
     """
+    uri = qualified_uri(spark, path)
+    if csvsplit.ascii_compatible(encoding) and csvsplit.arrow_location(uri) is not None:
+        return (csvsplit.read_csv_split(spark, uri, columns, CORRUPT_RECORD, encoding)
+                .withColumn(SOURCE_FILE, F.lit(uri)))
+    return read_with_spark_csv(spark, uri, columns, encoding)
+
+
+def read_with_spark_csv(spark: SparkSession, path: str, columns: list[str], encoding: str) -> DataFrame:
+    """read_as_strings with Spark's CSV reader. multiLine keeps HTML bodies with newlines whole; escape='"' reads the
+    doubled quotes the files use."""
     schema = StructType([StructField(name, StringType()) for name in columns] + [StructField(CORRUPT_RECORD, StringType())])
     return (spark.read.schema(schema)
             .options(**CSV_DIALECT).option("header", True).option("multiLine", True).option("encoding", encoding)
@@ -331,14 +351,19 @@ def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, m
            run_id: str) -> IngestResult:
     """Load Questions.csv, Tags.csv and (when present) Answers.csv from a directory on any Hadoop file system."""
     charset = java_charset(spark, encoding)
-    files = []
+    found = []
     for source in SOURCE_FILES:
         path = f"{source_dir.rstrip('/')}/{source.file_name}"
-        if not path_exists(spark, path):
-            if source.required:
-                raise IngestError(f"{path} not found: a StackSample directory holds Questions.csv and Tags.csv")
-            continue
-        files.append(ingest_file(spark, path, source, database, charset, max_body_bytes, run_id))
+        if path_exists(spark, path):
+            found.append((source, path))
+        elif source.required:
+            raise IngestError(f"{path} not found: a StackSample directory holds Questions.csv and Tags.csv")
+    # The files are independent until the orphan counts. Loading them side by side lets one file's tasks use the
+    # cores while another's driver does its part (planning, Delta commits, small jobs).
+    with ThreadPoolExecutor(len(found)) as pool:
+        files = list(pool.map(
+            lambda found_file: ingest_file(spark, found_file[1], found_file[0], database, charset, max_body_bytes, run_id),
+            found))
     for counts in files:
         if counts.table == TAGS.table:
             counts.orphans = count_orphans(spark, database, TAGS, "Id")

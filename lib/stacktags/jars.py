@@ -15,12 +15,13 @@ from pathlib import Path
 from stacktags import config
 
 
-def _resolve_with_spark(packages: list[str]) -> list[str]:
+def _resolve_with_spark(packages: list[str], exclude: list[str]) -> list[str]:
     """Spark's own resolver, the one spark.jars.packages uses: a throwaway session reports the local jar paths."""
     from pyspark.sql import SparkSession
 
     spark = (SparkSession.builder.master("local[1]").appName("stacktags-resolve-jars")
-             .config("spark.jars.packages", ",".join(packages)).config("spark.ui.enabled", "false").getOrCreate())
+             .config("spark.jars.packages", ",".join(packages)).config("spark.jars.excludes", ",".join(exclude))
+             .config("spark.ui.enabled", "false").getOrCreate())
     try:
         jars = spark.sparkContext.getConf().get("spark.jars", "")
     finally:
@@ -28,16 +29,18 @@ def _resolve_with_spark(packages: list[str]) -> list[str]:
     return [jar.removeprefix("file://").removeprefix("file:") for jar in jars.split(",") if jar]
 
 
-def resolve(packages: list[str], record: Path) -> list[str]:
-    """Local paths of the packages' jars and their dependencies. `record` remembers the last resolution, so a rerun
-    with the same packages and the jars still in the cache starts no JVM and needs no network."""
+def resolve(packages: list[str], exclude: list[str], record: Path) -> list[str]:
+    """Local paths of the packages' jars and their dependencies, less `exclude` (group:artifact). `record` remembers
+    the last resolution, so a rerun with the same settings and the jars still in the cache starts no JVM and needs no
+    network."""
     if record.is_file():
         known = json.loads(record.read_text())
-        if known.get("packages") == packages and all(Path(jar).is_file() for jar in known["jars"]):
+        if (known.get("packages") == packages and known.get("exclude", []) == exclude
+                and all(Path(jar).is_file() for jar in known["jars"])):
             return known["jars"]
-    jars = _resolve_with_spark(packages)
+    jars = _resolve_with_spark(packages, exclude)
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"packages": packages, "jars": jars}, indent=1))
+    record.write_text(json.dumps({"packages": packages, "exclude": exclude, "jars": jars}, indent=1))
     return jars
 
 
@@ -64,10 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.action == "bundle" and args.dest is None:
         parser.error("bundle needs a destination folder")
-    packages = config.from_arguments(args).get("jars", "packages", [])
-    jars = resolve(packages, args.record)
+    cfg = config.from_arguments(args)
+    jars = resolve(cfg.get("jars", "packages", []), cfg.get("jars", "exclude", []), args.record)
     if args.action == "resolve":
-        print(f"{len(jars)} jars resolved for {', '.join(packages)}")
+        print(f"{len(jars)} jars resolved for {', '.join(cfg.get('jars', 'packages', []))}")
         return
     dest = bundle(jars, args.dest)
     print(f"{len(jars)} jars copied to {dest}; on the cluster set [jars] dir = \"{dest}\" in the conf file")

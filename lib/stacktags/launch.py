@@ -54,6 +54,8 @@ def split_launch_options(props: dict[str, str], master: str | None) -> tuple[lis
         options += ["--jars", props.pop("spark.jars")]
     if "spark.jars.packages" in props:
         options += ["--packages", props.pop("spark.jars.packages")]
+    if "spark.jars.excludes" in props:
+        options += ["--exclude-packages", props.pop("spark.jars.excludes")]
     return options, props
 
 

@@ -1,0 +1,31 @@
+"""The Python worker daemon of conf/local.toml (stacktags.pyworker): Spark's worker without the per-task import-cache
+invalidation, which still sees code added during the session."""
+
+import zipfile
+
+from stacktags import pyworker
+
+
+def test_workers_run_the_patched_setup(spark):
+    assert spark.conf.get("spark.python.daemon.module") == "stacktags.pyworker"
+
+    def setup_file(_):
+        import pyspark.worker
+        yield pyspark.worker.setup_spark_files.__code__.co_filename
+
+    assert set(spark.sparkContext.parallelize([1, 2], 2).mapPartitions(setup_file).collect()) == {pyworker.__file__}
+
+
+def test_a_module_added_during_the_session_is_importable_by_reused_workers(spark, tmp_path):
+    sc = spark.sparkContext
+    sc.parallelize([1, 2], 2).count()  # the workers exist and have run a task before the new file comes
+    archive = tmp_path / "added_later.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("added_later_module.py", "ANSWER = 42\n")
+    sc.addPyFile(str(archive))
+
+    def answer(_):
+        import added_later_module
+        yield added_later_module.ANSWER
+
+    assert sc.parallelize([1, 2], 2).mapPartitions(answer).collect() == [42, 42]
