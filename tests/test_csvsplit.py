@@ -88,7 +88,8 @@ def test_same_rows_as_sparks_csv_reader(spark, tmp_path, folder, encoding):
             if not path.exists():
                 continue
             uri = qualified_uri(spark, str(path))
-            split = csvsplit.read_csv_split(spark, uri, source.columns, CORRUPT_RECORD, encoding)
+            split = csvsplit.read_csv_split(spark, csvsplit.arrow_location(uri), source.columns, CORRUPT_RECORD,
+                                            encoding)
             whole = read_with_spark_csv(spark, uri, source.columns, encoding).drop("source_file")
             assert split.rdd.getNumPartitions() == len(csvsplit.plan_ranges(path.stat().st_size, 64 * 1024))
             assert_df_equality(comparable(split), comparable(whole), ignore_row_order=True)

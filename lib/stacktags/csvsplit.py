@@ -21,8 +21,6 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 
-QUOTE = ord('"')
-NEWLINE = ord("\n")
 READ_BLOCK = 16 << 20  # bytes read per call while counting quotes or looking for a record start
 # URI schemes the JVM knows under other names than pyarrow does.
 ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}
@@ -175,14 +173,12 @@ def range_bytes(spark: SparkSession, size: int) -> int:
     return min(conf.filesMaxPartitionBytes(), max(conf.filesOpenCostInBytes(), per_core))
 
 
-def read_csv_split(spark: SparkSession, uri: str, columns: list[str], corrupt_column: str, encoding: str) -> DataFrame:
+def read_csv_split(spark: SparkSession, location: tuple[pafs.FileSystem, str], columns: list[str],
+                   corrupt_column: str, encoding: str) -> DataFrame:
     """The file's records as string columns plus `corrupt_column`, read by one task per byte range.
 
-    `uri` is the file's qualified URI; pyarrow must be able to open it (see `arrow_location`). The quote-counting pass
-    runs now; the parse runs with the DataFrame's actions."""
-    location = arrow_location(uri)
-    if location is None:
-        raise ValueError(f"pyarrow cannot open {uri}")
+    `location` comes from `arrow_location`. The quote-counting pass runs now; the parse runs with the DataFrame's
+    actions."""
     size = location[0].get_file_info(location[1]).size
     ranges = plan_ranges(size, range_bytes(spark, size))
     # One task per range, on a JVM-made input (spark.range with one id per partition), so no Python stage feeds it.

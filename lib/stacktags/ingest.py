@@ -129,8 +129,9 @@ def read_as_strings(spark: SparkSession, path: str, columns: list[str], encoding
     multiLine file in one task, one core. Other file systems fall back to Spark's CSV reader, which parses the same.
     """
     uri = qualified_uri(spark, path)
-    if csvsplit.ascii_compatible(encoding) and csvsplit.arrow_location(uri) is not None:
-        return (csvsplit.read_csv_split(spark, uri, columns, CORRUPT_RECORD, encoding)
+    location = csvsplit.arrow_location(uri) if csvsplit.ascii_compatible(encoding) else None
+    if location is not None:
+        return (csvsplit.read_csv_split(spark, location, columns, CORRUPT_RECORD, encoding)
                 .withColumn(SOURCE_FILE, F.lit(uri)))
     return read_with_spark_csv(spark, uri, columns, encoding)
 
