@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
@@ -34,7 +36,19 @@ def session_properties(cfg: Config) -> dict[str, str]:
             if key not in LAUNCH_PROPERTIES and not submitted.contains(key)}
 
 
+def show_progress() -> None:
+    """The jobs' progress lines (logger "stacktags", INFO) on stderr with a timestamp, beside Spark's own log."""
+    logger = logging.getLogger("stacktags")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # PySpark may give the root logger a handler too: print each line once
+
+
 def build_session(cfg: Config, app_name: str) -> SparkSession:
+    show_progress()
     builder = SparkSession.builder.appName(app_name)
     for key, value in session_properties(cfg).items():
         builder = builder.config(key, value)
