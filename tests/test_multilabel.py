@@ -234,3 +234,24 @@ def test_a_model_whose_parts_disagree_does_not_load(spark, training_rows, tmp_pa
     with pytest.raises(ModelMismatchError, match="model parts disagree"):
         MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 2)), intercepts=np.zeros(2),
                                 thresholds=[0.5] * 3)
+
+
+def test_saved_coefficients_are_sparse_and_must_fit_the_feature_width(spark, tmp_path):
+    coefficients = np.zeros((6, 2), dtype=np.float32)
+    coefficients[1, 0], coefficients[4, 1] = 0.5, -2.0
+    MultilabelLogisticModel(tags=["a", "b"], coefficients=coefficients, intercepts=np.array([0.25, -0.5]),
+                            thresholds=[0.5, 0.5]).write().save(str(tmp_path / "m"))
+    rows = spark.read.parquet(str(tmp_path / "m" / "data")).orderBy("position").collect()
+    assert [(r.tag, r.indices, r.values) for r in rows] == [("a", [1], [0.5]), ("b", [4], [-2.0])]
+    loaded = MultilabelLogisticModel.load(str(tmp_path / "m"))
+    assert np.array_equal(loaded.coefficients, coefficients)
+    assert loaded.intercepts.tolist() == [0.25, -0.5]
+
+    metadata_file = next((tmp_path / "m" / "metadata").glob("part-*"))
+    metadata = json.loads(metadata_file.read_text())
+    metadata["numFeatures"] = 4  # a column index (4) beyond it: the coefficients belong to another feature space
+    metadata_file.write_text(json.dumps(metadata))
+    for checksum in metadata_file.parent.glob(".*.crc"):
+        checksum.unlink()
+    with pytest.raises(ModelMismatchError, match="beyond its 4 feature columns"):
+        MultilabelLogisticModel.load(str(tmp_path / "m"))

@@ -8,6 +8,7 @@ which read questions_clean where the tokens already are, run the predictor alone
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from stacktags.features import feature_stages
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
+
+log = logging.getLogger(__name__)
 
 MODELS_TABLE = "models"
 MODELS_SCHEMA = StructType([
@@ -200,6 +203,7 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     tags = classifier.getOrDefault(classifier.tags)
     has_model_tag = F.arrays_overlap("tags", F.array(*map(F.lit, tags)))
     validation = rows_of_split(data, "validation", test_from).where(has_model_tag)
+    log.info("fitted %d tags in %.0f s; tuning thresholds", len(tags), time.monotonic() - started)
     classifier.setThresholds(tune_thresholds(predictor, validation.select(*columns)))
     fit_seconds = time.monotonic() - started
     train_rows = training.where(has_model_tag).count()
@@ -208,6 +212,7 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     version = next_version(spark, cfg)
     path = f"{models_dir(cfg)}/v{version}"
     model = PipelineModel(stages=[text_preparation(), predictor])
+    log.info("saving model %d to %s", version, path)
     model.write().save(path)
     params = {key: str(value) for key, value in cfg.section("train").items()}
     params.update({"git_commit": git_commit(), "train_rows": str(train_rows), "tags": str(len(tags)),

@@ -9,7 +9,9 @@ iteration broadcasts the coefficients and sums the blocks' gradients with treeRe
 
 from __future__ import annotations
 
+import logging
 import pickle
+import time
 from typing import Iterator
 
 import numpy as np
@@ -25,7 +27,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
-from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
+from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised, reuse_freed_memory
+
+log = logging.getLogger(__name__)
 
 class ModelMismatchError(ValueError):
     """A saved model whose parts (tags, thresholds, coefficients, intercepts) disagree."""
@@ -73,6 +77,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         tags = top_tags(dataset, self.getOrDefault(self.labelsCol), self.getOrDefault(self.numTags))
         if not tags:
             raise ValueError("no tags to learn: the training rows carry no tags")
+        log.info("learning %d tags; packing the training rows", len(tags))
         labelled = dataset.select(self.getFeaturesCol(), tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
                                   .alias("label_indices")).where(F.size("label_indices") > 0)
         packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices", len(tags)).persist()
@@ -87,6 +92,8 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
             packed.unpersist()  # early: the blocks replace it
+            log.info("packed %d rows, %d of %d feature columns used, %d tags", rows, len(columns),
+                     len(column_counts), len(tags))
             optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
             warm_rows, warm_iter = self.getOrDefault(self.warmStartRows), self.getOrDefault(self.warmStartIter)
             if warm_rows > 0 and warm_iter > 0:
@@ -229,6 +236,7 @@ def initial_theta(blocks, num_features: int, num_tags: int) -> tuple[np.ndarray,
 
 def partition_loss_gradient(blocks, theta: np.ndarray) -> list:
     """One partition's blocks -> one summed (loss, gradient, rows): a single result per partition to send."""
+    reuse_freed_memory()
     total = None
     for X, Y in blocks:
         loss, gradient, rows = block_loss_gradient(X, Y, theta)
@@ -246,16 +254,24 @@ def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: floa
                  optimiser: LockstepLBFGS) -> np.ndarray:
     """At most max_iter L-BFGS iterations over the blocks from theta, one data pass each."""
     sc = spark.sparkContext
+    reuse_freed_memory()
+
+    def add(a: tuple, b: tuple) -> tuple:  # into a's gradient, a fresh array from a partition: no 100 MB temporary
+        np.add(a[1], b[1], out=a[1])
+        return a[0] + b[0], a[1], a[2] + b[2]
 
     def evaluate(current: np.ndarray):
+        started = time.monotonic()
         shared = sc.broadcast(current.astype(np.float32))  # the executors' products run in float32
         try:
             loss, gradient, rows = blocks.mapPartitions(
                 lambda part: partition_loss_gradient(part, shared.value)
-            ).treeReduce(lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]), depth=2)
+            ).treeReduce(add, depth=2)
         finally:
             shared.destroy()
-        return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
+        objective, grad = regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
+        log.info("pass over %d rows: mean objective %.6f, %.1f s", rows, objective.mean(), time.monotonic() - started)
+        return objective, grad
 
     theta, _, _ = optimiser.minimise(evaluate, theta, max_iter)
     return theta
@@ -367,20 +383,30 @@ def check_consistent(model: MultilabelLogisticModel) -> None:
 
 
 class _ModelWriter(MLWriter):
-    """Params (tags, thresholds, ...) as Spark ML metadata; one row per tag (tag, intercept, coefficients) as Parquet,
-    on any Hadoop file system, so a reader can check that each row belongs to the tag it claims."""
+    """Params (tags, thresholds, ...) as Spark ML metadata, plus the width of the feature vectors; one row per tag
+    (position, tag, intercept, its non-zero coefficients as indices and values) as Parquet, on any Hadoop file system,
+    so a reader can check that each row belongs to the tag it claims. Sparse, because most hashed columns carry no
+    weight; written from Arrow, because a 2^18 x 1000 model is too big to go through Python rows."""
 
     def __init__(self, instance: MultilabelLogisticModel):
         super().__init__()
         self.instance = instance
 
     def saveImpl(self, path: str) -> None:
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession)
         m = self.instance
-        rows = [(i, tag, float(m.intercepts[i]), m.coefficients[:, i].tolist())
-                for i, tag in enumerate(m.getOrDefault(m.tags))]
-        schema = "position int, tag string, intercept double, coefficients array<float>"
-        self.sparkSession.createDataFrame(rows, schema).coalesce(1).write.parquet(f"{path}/data")
+        DefaultParamsWriter.saveMetadata(m, path, self.sparkSession,
+                                         extraMetadata={"numFeatures": int(m.coefficients.shape[0])})
+        per_tag = sp.csr_matrix(m.coefficients.T)  # row k: tag k's non-zero coefficients
+        offsets = pa.array(per_tag.indptr, pa.int32())
+        tags = m.getOrDefault(m.tags)
+        rows = pa.table({
+            "position": pa.array(np.arange(len(tags), dtype=np.int32)),
+            "tag": pa.array(tags, pa.string()),
+            "intercept": pa.array(m.intercepts, pa.float64()),
+            "indices": pa.ListArray.from_arrays(offsets, pa.array(per_tag.indices, pa.int32())),
+            "values": pa.ListArray.from_arrays(offsets, pa.array(per_tag.data, pa.float32())),
+        })
+        self.sparkSession.createDataFrame(rows).write.parquet(f"{path}/data")
 
 
 class _ModelReader(MLReader):
@@ -393,13 +419,18 @@ class _ModelReader(MLReader):
         model = self.cls()
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
-        rows = self.sparkSession.read.parquet(f"{path}/data").orderBy("position").collect()
+        rows = self.sparkSession.read.parquet(f"{path}/data").toArrow().sort_by("position")
         tags = model.getOrDefault(model.tags)
-        saved = [row["tag"] for row in rows]
+        saved = rows.column("tag").to_pylist()
         if saved != tags:
             raise ModelMismatchError(f"model at {path}: coefficient rows are for tags {saved[:5]}..., "
                                      f"the tag list says {tags[:5]}...")
-        model.coefficients = np.array([row["coefficients"] for row in rows], dtype=np.float32).T
-        model.intercepts = np.array([row["intercept"] for row in rows], dtype=np.float32)
+        width = metadata["numFeatures"]
+        indices = rows.column("indices").combine_chunks()
+        if (pc.max(indices.flatten()).as_py() or 0) >= width:
+            raise ModelMismatchError(f"model at {path}: coefficients beyond its {width} feature columns")
+        per_tag = lists_to_csr(indices, width, rows.column("values").combine_chunks().flatten())
+        model.coefficients = np.ascontiguousarray(per_tag.toarray().T)
+        model.intercepts = rows.column("intercept").to_numpy().astype(np.float32)
         check_consistent(model)
         return model
