@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas
 
 
 GLIBC_M_TRIM_THRESHOLD, GLIBC_M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
@@ -70,11 +73,14 @@ def block_loss_gradient(X: sp.csr_matrix, Y: sp.csr_matrix, theta: np.ndarray) -
 def regularised(loss: np.ndarray, gradient: np.ndarray, rows: int, theta: np.ndarray, reg_param: float
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Summed block results -> MLlib's objective: mean loss plus L2 on the coefficients (not the intercept).
-    The gradient is scaled in place (it is (features x tags): no copy) and returned."""
-    coefficients = theta[:-1]
+    The gradient (C-ordered float64) is updated in place and returned: at (features x tags) a temporary array costs
+    more than the arithmetic."""
+    if gradient.dtype != np.float64 or not gradient.flags.c_contiguous:
+        raise ValueError("regularised() updates the gradient in place: it must be a C-ordered float64 array")
+    coefficients = np.ascontiguousarray(theta[:-1], dtype=np.float64)
     objective = loss / rows + 0.5 * reg_param * np.einsum("dk,dk->k", coefficients, coefficients)
     gradient /= rows
-    gradient[:-1] += reg_param * coefficients
+    blas.daxpy(coefficients.reshape(-1), gradient[:-1].reshape(-1), a=reg_param)  # += reg_param * coefficients
     return objective, gradient
 
 
@@ -99,23 +105,63 @@ class LockstepLBFGS:
     y: list[np.ndarray] = field(default_factory=list)
     rho: list[np.ndarray] = field(default_factory=list)
     gamma: np.ndarray | None = None  # per problem: the inverse-Hessian scale of its newest usable pair (nan: none yet)
+    spare: list[np.ndarray] = field(default_factory=list)  # (D+1, K) arrays no longer used, for the next ones
+    pool: ThreadPoolExecutor | None = None
+
+    MAX_SPARE = 4
+
+    def buffer(self, like: np.ndarray) -> np.ndarray:
+        """An uninitialised array shaped like `like`, a spare one when there is one: a fresh (features x tags)
+        array of 100 MB costs more in page faults than the arithmetic done in it."""
+        for i, spare in enumerate(self.spare):
+            if spare.shape == like.shape and spare.dtype == like.dtype:
+                return self.spare.pop(i)
+        return np.empty_like(like)
+
+    def release(self, *arrays: np.ndarray) -> None:
+        """Arrays the caller no longer uses (nor anyone else) become spare buffers."""
+        self.spare = (self.spare + list(arrays))[-self.MAX_SPARE:]
 
     def direction(self, grad: np.ndarray) -> np.ndarray:
         """The two-loop recursion, vectorised over the K columns. The (D, K) arrays are large: work in place, with
-        one scratch array."""
-        q = grad.copy()
-        scratch = np.empty_like(q)
+        one scratch array, and in bands of rows on threads (numpy releases the GIL; the driver's cores are otherwise
+        idle while it computes the next step)."""
+        q = self.buffer(grad)
+        np.copyto(q, grad)
+        scratch = self.buffer(grad)
+        bands = [slice(rows[0], rows[-1] + 1) for rows in np.array_split(np.arange(len(grad)), os.cpu_count() or 1)
+                 if len(rows)]
+        pool = self.threads()
+
+        def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # per column: sum over rows of a * b
+            return sum(pool.map(lambda band: np.einsum("dk,dk->k", a[band], b[band]), bands))
+
+        def add_scaled(v: np.ndarray, factor: np.ndarray, sign: float) -> None:  # q += sign * v * factor
+            def band_update(band: slice) -> None:
+                product = np.multiply(v[band], factor, out=scratch[band])
+                if sign > 0:
+                    q[band] += product
+                else:
+                    q[band] -= product
+            list(pool.map(band_update, bands))
+
         alphas = []
         for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho)):
-            alpha = rho * np.einsum("dk,dk->k", s, q)
-            q -= np.multiply(y, alpha, out=scratch)
+            alpha = rho * dot(s, q)
+            add_scaled(y, alpha, -1.0)
             alphas.append(alpha)
         if self.gamma is not None:
             q *= np.where(np.isnan(self.gamma), 1.0, self.gamma)
         for s, y, rho, alpha in zip(self.s, self.y, self.rho, reversed(alphas)):
-            beta = rho * np.einsum("dk,dk->k", y, q)
-            q += np.multiply(s, alpha - beta, out=scratch)
+            beta = rho * dot(y, q)
+            add_scaled(s, alpha - beta, 1.0)
+        self.release(scratch)
         return np.negative(q, out=q)
+
+    def threads(self) -> ThreadPoolExecutor:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="lbfgs")
+        return self.pool
 
     def remember(self, step: np.ndarray, grad_change: np.ndarray) -> None:
         """Keep (step, grad_change) as a curvature pair, for the columns where it is positive (the arrays are taken
@@ -123,21 +169,25 @@ class LockstepLBFGS:
         sy = np.einsum("dk,dk->k", step, grad_change)
         usable = sy > 1e-12  # keep the curvature pair only where it is positive
         if not usable.any():
+            self.release(step, grad_change)
             return
         yy = np.einsum("dk,dk->k", grad_change, grad_change)
         known = np.full(len(sy), np.nan) if self.gamma is None else self.gamma
         self.gamma = np.where(usable, sy / np.where(usable, yy, 1.0), known)
-        step[:, ~usable] = 0.0
-        grad_change[:, ~usable] = 0.0
+        np.copyto(step, 0.0, where=~usable)  # column masks broadcast over the rows: one vectorised pass each
+        np.copyto(grad_change, 0.0, where=~usable)
         self.s.append(step)
         self.y.append(grad_change)
         self.rho.append(np.where(usable, 1.0 / np.where(usable, sy, 1.0), 0.0))
         if len(self.s) > self.history:
-            self.s.pop(0), self.y.pop(0), self.rho.pop(0)
+            self.release(self.s.pop(0), self.y.pop(0))
+            self.rho.pop(0)
 
     def minimise(self, evaluate, theta: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """evaluate(theta) -> (objective (K,), gradient (D+1, K)). Runs at most max_iter iterations, one evaluation
-        (one data pass) each. Returns theta, the final objective and the number of evaluations."""
+        """evaluate(theta) -> (objective (K,), gradient (D+1, K), a new array the optimiser then owns). Runs at most
+        max_iter iterations, one evaluation (one data pass) each. Returns theta, the final objective and the number
+        of evaluations. The theta passed in is left as it was."""
+        start = theta
         objective, grad = evaluate(theta)
         passes = 1
         active = np.ones(theta.shape[1], dtype=bool)
@@ -153,21 +203,23 @@ class LockstepLBFGS:
             if not moving.any():
                 break
             direction *= np.where(moving, step, 0.0)  # now the trial step of each problem
-            candidate = theta + direction
+            candidate = np.add(theta, direction, out=self.buffer(theta))
             trial_objective, trial_grad = evaluate(candidate)
             passes += 1
             accepted = moving & (trial_objective <= objective + self.armijo * step * slope)
-            # A failed problem stays where it was (few do: copying columns costs D x their number). One that did
-            # not move was evaluated where it stands: its trial gradient is its gradient.
+            # A failed problem stays where it was. One that did not move was evaluated where it stands: its trial
+            # gradient is its gradient.
             failed = moving & ~accepted
-            direction[:, failed] = 0.0
-            candidate[:, failed] = theta[:, failed]
-            trial_grad[:, failed] = grad[:, failed]
+            if failed.any():
+                np.copyto(direction, 0.0, where=failed)
+                np.copyto(candidate, theta, where=failed)
+                np.copyto(trial_grad, grad, where=failed)
             new_objective = np.where(accepted, trial_objective, objective)
-            self.remember(direction, trial_grad - grad)
+            self.remember(direction, np.subtract(trial_grad, grad, out=self.buffer(grad)))
             shrink = np.where(moving & ~accepted, shrink * 0.5, 1.0)
             if iteration >= MIN_ITERATIONS:  # early steps are short by design: judge convergence after a few
                 converged = accepted & (objective - new_objective <= self.tol * np.maximum(np.abs(objective), 1.0))
                 active &= ~converged & (shrink >= MIN_STEP)
+            self.release(grad, *([theta] if theta is not start else []))
             theta, objective, grad = candidate, new_objective, trial_grad
         return theta, objective, passes
