@@ -6,7 +6,9 @@ import sys
 
 from conftest import ROOT, SAMPLE
 
-STAGES = ["ingest", "clean", "train", "evaluate", "score"]
+from stacktags.bench import StageResult, plot_scaling, run_measured, scaling_table, table
+
+STAGES = ["ingest", "clean", "train", "evaluate", "score", "seed"]
 QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.warm_start_iter=5",
          "--set", "train.max_iter=10"]
 
@@ -24,4 +26,26 @@ def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
     rows = {stage.strip(): count.strip() for stage, count in table[1:]}
     assert list(rows) == STAGES
     assert rows["score"] == "300" and rows["clean"] == "300"
+    assert rows["seed"] == "300"
     assert "settings: train.num_tags=20" in record.read_text()
+    assert "End to end (ingest + clean + train + evaluate + score): stacktags" in record.read_text()
+
+
+def test_a_stage_past_its_time_limit_is_stopped_and_reported_as_a_lower_bound(tmp_path):
+    wall, _, _, finished = run_measured(["sh", "-c", "sleep 60 & sleep 60"], tmp_path / "log", timeout=1)
+    assert not finished and wall < 30
+    stopped = StageResult("seed", 0, wall, 0, 0, finished)
+    ours = [StageResult(stage, 10, 2.0, 0, 0) for stage in STAGES[:-1]]
+    assert "> 1 (stopped)" in table([stopped]) or "> 2 (stopped)" in table([stopped])
+    assert f"the seed's approach at least {wall:.0f} s: stacktags is at least {wall / 10:.1f}x" in table(ours + [stopped])
+
+
+def test_scaling_table_and_plot_show_seconds_against_questions(tmp_path):
+    curve = {n: [StageResult("ingest", n, n / 1000, 0, 0), StageResult("train", n, 5 + n / 500, 0, 0)]
+             for n in (1000, 3000, 12000)}
+    text = scaling_table(curve)
+    assert "| stage | 1,000 questions, s | 3,000 questions, s | 12,000 questions, s | time grew (corpus grew 12.0x) |" in text
+    assert "| ingest | 1.0 | 3.0 | 12.0 | 12.0x |" in text
+    assert "| train | 7.0 | 11.0 | 29.0 | 4.1x |" in text
+    plot_scaling(curve, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from stacktags.quality import seed_predictions, seed_text
+from stacktags.seed import seed_predictions, seed_text
 
 
 def test_seed_text_is_lowercased_title_and_body_text():

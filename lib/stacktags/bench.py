@@ -5,15 +5,18 @@
 Prints one table (stage, rows, wall seconds, rows/second, peak memory of the driver JVM and of the whole process
 tree) and, with --record, appends it to BENCHMARKS.md with the date, the machine and the command. Row counts come from
 the job_runs table, read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse.
+The `seed` stage times the seed's scikit-learn approach end to end on the same corpus (stacktags.seed), stopped after
+--seed-timeout seconds, and the table is followed by the ratio to stacktags' own stages of the run.
 Asserts nothing about time: a benchmark reports, the reader judges.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import contextlib
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from stacktags import config
@@ -38,7 +43,9 @@ STAGES = {
     "train-1000": ("train", lambda corpus, db: ["--set", "train.num_tags=1000"]),
     "evaluate": ("evaluate", lambda corpus, db: []),  # the newest model
     "score": ("score", lambda corpus, db: ["--source", f"{db}.questions_raw"]),  # every question, newest model
+    "seed": (None, None),  # the seed's approach end to end: not a Spark job (see stacktags.seed)
 }
+END_TO_END = ("ingest", "clean", "train", "evaluate", "score")  # the stages a user runs to go from CSV to tags
 SAMPLE_SECONDS = 0.25
 MB = 1024 * 1024
 
@@ -50,14 +57,16 @@ class StageResult:
     wall_seconds: float
     peak_jvm_mb: float
     peak_tree_mb: float
+    finished: bool = True  # False: stopped at the time limit, so wall_seconds is a lower bound
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def run_measured(command: list[str], log: Path) -> tuple[float, float, float]:
-    """Run a command; return wall seconds and the peak RSS (MB) of its largest JVM and of its whole process tree."""
+def run_measured(command: list[str], log: Path, timeout: float | None = None) -> tuple[float, float, float, bool]:
+    """Run a command; return wall seconds, the peak RSS (MB) of its largest JVM and of its whole process tree, and
+    whether it finished: past `timeout` seconds its process tree is stopped and the wall time is a lower bound."""
     start = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -71,20 +80,32 @@ def run_measured(command: list[str], log: Path) -> tuple[float, float, float]:
                 continue
             peak_tree = max(peak_tree, sum(rss for _, rss in sizes.values()) / MB)
             peak_jvm = max([peak_jvm, *(rss / MB for name, rss in sizes.values() if name == "java")])
+            if timeout is not None and time.monotonic() - start > timeout:
+                for member in reversed(tree):
+                    with contextlib.suppress(psutil.Error):  # already gone
+                        member.kill()
+                process.wait()
+                return time.monotonic() - start, peak_jvm, peak_tree, False
             time.sleep(SAMPLE_SECONDS)
     wall = time.monotonic() - start
     if process.returncode != 0:
         raise RuntimeError(f"{shlex.join(command)} failed (exit {process.returncode}); see {log}")
-    return wall, peak_jvm, peak_tree
+    return wall, peak_jvm, peak_tree, True
+
+
+def read_delta(location: Path, columns: list[str] | None = None) -> pa.Table:
+    """A Delta table's current rows, read without a JVM: delta-rs lists the snapshot's files, pyarrow reads them.
+    delta-rs's own scan leaves threads behind that can abort the process at exit ("terminate called without an
+    active exception", delta-io/delta-rs#2184). Reading the listed files is exact for protocol-1 tables (no deletion
+    vectors, no column mapping), which is what the jobs write; anything newer is read by delta-rs."""
+    table = DeltaTable(str(location))
+    if table.protocol().min_reader_version > 1:
+        return table.to_pyarrow_table(columns=columns)
+    return pq.read_table(table.file_uris(), columns=columns)
 
 
 def last_run_rows(warehouse: Path, database: str, job: str) -> int:
-    table = DeltaTable(str(warehouse / f"{database}.db" / "job_runs"))
-    runs = table.to_pyarrow_table().to_pylist()
-    # Free delta-rs and Arrow scan objects now: left to interpreter shutdown, their threads can abort the process
-    # ("terminate called without an active exception", delta-io/delta-rs#2184).
-    del table
-    gc.collect()
+    runs = read_delta(warehouse / f"{database}.db" / "job_runs", ["job", "ended_at", "rows_in"]).to_pylist()
     latest = max((run for run in runs if run["job"] == job), key=lambda run: run["ended_at"])
     return latest["rows_in"]
 
@@ -104,52 +125,143 @@ def table(results: list[StageResult]) -> str:
     lines = ["| stage | rows | wall s | rows/s | peak driver JVM MB | peak process tree MB |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r.stage} | {r.rows:,} | {r.wall_seconds:.1f} | {r.rows_per_second:,.0f} | "
+        wall = f"{r.wall_seconds:.1f}" if r.finished else f"> {r.wall_seconds:.0f} (stopped)"
+        lines.append(f"| {r.stage} | {r.rows:,} | {wall} | {r.rows_per_second:,.0f} | "
                      f"{r.peak_jvm_mb:,.0f} | {r.peak_tree_mb:,.0f} |")
-    return "\n".join(lines)
+    return "\n".join(lines + seed_comparison(results))
+
+
+def seed_comparison(results: list[StageResult]) -> list[str]:
+    """With a seed stage and stacktags' own stages from CSV to tags in the run: both end-to-end times and the ratio."""
+    by_stage = {r.stage: r for r in results}
+    if "seed" not in by_stage or not all(stage in by_stage for stage in END_TO_END):
+        return []
+    ours = sum(by_stage[stage].wall_seconds for stage in END_TO_END)
+    seed = by_stage["seed"]
+    bound = "" if seed.finished else "at least "
+    return ["", f"End to end ({' + '.join(END_TO_END)}): stacktags {ours:.0f} s, the seed's approach "
+                f"{bound}{seed.wall_seconds:.0f} s: stacktags is {bound}{seed.wall_seconds / ours:.1f}x as fast."]
+
+
+def seed_rows(log: Path) -> int:
+    """The number of questions the seed's run read (its last line), 0 when it was stopped before saying."""
+    found = re.search(r"seed's approach: (\d+) questions", log.read_text())
+    return int(found.group(1)) if found else 0
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument("--corpus", type=Path, required=True, help="a StackSample-format folder (scripts/make-corpus)")
+    parser.add_argument("--corpus", type=Path, action="append", required=True,
+                        help="a StackSample-format folder (scripts/make-corpus); repeat it for a scaling curve: the "
+                             "stages run on each, and a table and a plot (--plot) show seconds against questions")
     parser.add_argument("--stages", default="ingest,ingest-rerun,clean,clean-rerun", help=f"comma-separated, of: {', '.join(STAGES)}")
     parser.add_argument("--target", default="local")
     parser.add_argument("--work", type=Path, help="scratch folder for the warehouse and logs (default var/bench)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the warehouse of the last run (e.g. --stages train after an ingest,clean run)")
     parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--plot", type=Path, help="with several corpora: write the scaling plot (PNG) here")
     parser.add_argument("--note", default="", help="a line to record with the results")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a setting for every stage, e.g. train.max_iter=5 (repeatable; recorded with the figures)")
+    parser.add_argument("--seed-timeout", type=float, default=3600,
+                        help="stop the seed stage after this many seconds and report the time as a lower bound")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         parser.error(f"unknown stages {unknown}; known: {', '.join(STAGES)}")
+    scaling = len(args.corpus) > 1
+    if scaling and "ingest" not in stages:
+        parser.error("a scaling curve needs the ingest stage (it counts each corpus's questions)")
 
     root = args.root.resolve()
     work = (args.work or root / "var" / "bench").resolve()
-    warehouse = work / "warehouse"
-    if not args.reuse:
-        shutil.rmtree(warehouse, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse))
+    command = invocation("scripts/bench.sh", argv, root)
+    curve = {}
+    for corpus in args.corpus:
+        corpus_work = work / corpus.name if scaling else work  # one warehouse per corpus
+        warehouse = corpus_work / "warehouse"
+        if not args.reuse:
+            shutil.rmtree(warehouse, ignore_errors=True)
+        corpus_work.mkdir(parents=True, exist_ok=True)
+        cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse))
+        results = [run_stage(stage, root, corpus.resolve(), corpus_work, warehouse, cfg, args) for stage in stages]
+        facts = [f"spark: {spark_settings(cfg)}", *([f"settings: {', '.join(args.set)}"] if args.set else [])]
+        publish(f"{', '.join(stages)} on {corpus.name}", command, facts, args.note, table(results), args.record)
+        if scaling:
+            curve[questions_ingested(warehouse, cfg.database)] = results
+    if scaling:
+        body = scaling_table(curve)
+        if args.plot:
+            plot_scaling(curve, args.plot)
+            link = os.path.relpath(args.plot.resolve(), args.record.resolve().parent) if args.record else args.plot
+            body += f"\n\n![seconds per stage against questions]({link})"
+        publish(f"scaling of {', '.join(stages)}", command, [f"spark: {spark_settings(cfg)}"], args.note, body,
+                args.record)
 
-    results = []
-    for stage in stages:
-        job, options = STAGES[stage]
+
+def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path, cfg: config.Config,
+              args: argparse.Namespace) -> StageResult:
+    """One stage in its own process, as a user runs it: timed, its peak memory sampled, its rows counted."""
+    job, options = STAGES[stage]
+    log = work / f"{stage}.log"
+    if job is None:
+        command = [sys.executable, "-m", "stacktags.seed", str(corpus)]
+    else:
         command = [str(root / "scripts" / "submit.sh"), job, "--target", args.target, "--warehouse", str(warehouse),
-                   *options(args.corpus.resolve(), cfg.database), *[f"--set={s}" for s in args.set]]
-        print(f"[bench] {stage}: {shlex.join(command)}", file=sys.stderr, flush=True)
-        wall, peak_jvm, peak_tree = run_measured(command, work / f"{stage}.log")
-        results.append(StageResult(stage, last_run_rows(warehouse, cfg.database, job), wall, peak_jvm, peak_tree))
-        print(f"[bench] {stage}: {wall:.1f} s", file=sys.stderr, flush=True)
+                   *options(corpus, cfg.database), *[f"--set={s}" for s in args.set]]
+    print(f"[bench] {stage}: {shlex.join(command)}", file=sys.stderr, flush=True)
+    wall, peak_jvm, peak_tree, finished = run_measured(command, log, args.seed_timeout if job is None else None)
+    rows = seed_rows(log) if job is None else last_run_rows(warehouse, cfg.database, job)
+    print(f"[bench] {stage}: {wall:.1f} s", file=sys.stderr, flush=True)
+    return StageResult(stage, rows, wall, peak_jvm, peak_tree, finished)
 
-    facts = [f"spark: {spark_settings(cfg)}", *([f"settings: {', '.join(args.set)}"] if args.set else [])]
-    publish(f"{', '.join(stages)} on {args.corpus.name}", invocation("scripts/bench.sh", argv, root), facts,
-            args.note, table(results), args.record)
+
+def questions_ingested(warehouse: Path, database: str) -> int:
+    """The rows of questions_raw, from the Delta log's per-file record counts (no scan)."""
+    actions = DeltaTable(str(warehouse / f"{database}.db" / "questions_raw")).get_add_actions(flatten=True)
+    return sum(actions.column("num_records").to_pylist())
+
+
+def scaling_table(curve: dict[int, list[StageResult]]) -> str:
+    """Seconds per stage (rows) for each corpus size (columns), and how much the time grew from the smallest corpus
+    to the largest against how much the corpus grew."""
+    sizes = sorted(curve)
+    seconds = {n: {r.stage: r.wall_seconds for r in curve[n]} for n in sizes}
+    growth = sizes[-1] / sizes[0]
+    lines = ["| stage | " + " | ".join(f"{n:,} questions, s" for n in sizes)
+             + f" | time grew (corpus grew {growth:.1f}x) |",
+             "|---|" + "---:|" * (len(sizes) + 1)]
+    for stage in seconds[sizes[0]]:
+        times = [seconds[n][stage] for n in sizes]
+        lines.append(f"| {stage} | " + " | ".join(f"{t:.1f}" for t in times) + f" | {times[-1] / times[0]:.1f}x |")
+    return "\n".join(lines)
+
+
+def plot_scaling(curve: dict[int, list[StageResult]], path: Path) -> None:
+    """Seconds against questions per stage, log-log, with a line of linear growth for reference."""
+    import matplotlib  # imported here: only the plot needs it
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    sizes = sorted(curve)
+    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    for stage in [r.stage for r in curve[sizes[0]]]:
+        times = [next(r.wall_seconds for r in curve[n] if r.stage == stage) for n in sizes]
+        axes.plot(sizes, times, marker="o", label=stage)
+    slowest = max(r.wall_seconds for r in curve[sizes[0]])
+    axes.plot(sizes, [slowest * n / sizes[0] for n in sizes], linestyle="--", color="grey", label="linear growth")
+    axes.set(xscale="log", yscale="log", xlabel="questions", ylabel="wall seconds (launch to exit)",
+             title=f"stacktags stages on {machine()}")
+    axes.title.set_fontsize(8)
+    axes.legend(fontsize=8)
+    axes.grid(True, which="both", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    pyplot.close(figure)
 
 
 def invocation(script: str, argv: list[str] | None, root: Path) -> str:

@@ -20,28 +20,17 @@ import json
 import shlex
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from bs4 import BeautifulSoup
-from deltalake import DeltaTable
 from pyspark.sql import SparkSession
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.preprocessing import MultiLabelBinarizer
 
 from stacktags import config
-from stacktags.bench import invocation, publish, run_measured
+from stacktags.bench import invocation, publish, read_delta, run_measured
 from stacktags.evaluate import reports_dir
 from stacktags.metrics import Metrics, evaluate_predictions
-
-SEED_THRESHOLD = 0.5
-RANKED = 5
-
+from stacktags.seed import seed_predictions, seed_text
 
 @dataclass
 class Approach:
@@ -51,36 +40,12 @@ class Approach:
     fit_seconds: float
 
 
-def seed_text(title: str, body_html: str) -> str:
-    """The seed's input: the lowercased title and the text of the HTML body."""
-    return f"{title.lower()} {BeautifulSoup(body_html or '', 'html.parser').get_text(' ')}"
-
-
-def seed_predictions(train: pd.DataFrame, test: pd.DataFrame, tags: list[str]) -> tuple[pd.DataFrame, float]:
-    """Fit the seed's approach on train (text, tags) and predict test: (truth, predicted, ranked) rows, fit seconds."""
-    started = time.monotonic()
-    vectorizer = TfidfVectorizer(max_features=5000, stop_words="english")
-    binarizer = MultiLabelBinarizer(classes=tags)
-    classifier = OneVsRestClassifier(LogisticRegression(solver="liblinear"))
-    classifier.fit(vectorizer.fit_transform(train["text"]), binarizer.fit_transform(train["tags"]))
-    fit_seconds = time.monotonic() - started
-    probabilities = classifier.predict_proba(vectorizer.transform(test["text"]))
-    names = np.array(binarizer.classes_)
-    order = np.argsort(-probabilities, axis=1)[:, :RANKED]
-    rows = pd.DataFrame({
-        "truth": test["tags"].map(list).tolist(),
-        "predicted": [list(names[p >= SEED_THRESHOLD]) for p in probabilities],
-        "ranked": [list(names[o]) for o in order],
-    })
-    return rows, fit_seconds
-
-
 def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The train rows that carry one of the tags, and the test rows with their truth restricted to the tags (as the
     train and evaluate jobs select them), each with the seed's text."""
     db = warehouse / f"{database}.db"
-    clean = DeltaTable(str(db / "questions_clean")).to_pandas(columns=["Id", "tags", "split"])
-    raw = DeltaTable(str(db / "questions_raw")).to_pandas(columns=["Id", "Title", "Body"])
+    clean = read_delta(db / "questions_clean", ["Id", "tags", "split"]).to_pandas()
+    raw = read_delta(db / "questions_raw", ["Id", "Title", "Body"]).to_pandas()
     known = set(tags)
     rows = clean.merge(raw, on="Id")
     rows["tags"] = rows["tags"].map(lambda ts: sorted(known.intersection(ts)))
@@ -91,7 +56,7 @@ def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.Data
 
 def newest_model(warehouse: Path, database: str) -> dict:
     """The newest row of the models table, its params map as a dict (Arrow gives maps as key-value pairs)."""
-    models = DeltaTable(str(warehouse / f"{database}.db" / "models")).to_pyarrow_table().to_pylist()
+    models = read_delta(warehouse / f"{database}.db" / "models").to_pylist()
     newest = max(models, key=lambda m: m["version"])
     return {**newest, "params": dict(newest["params"])}
 
@@ -138,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     command = [str(root / "scripts" / "submit.sh"), "pipeline", "--target", args.target, "--warehouse",
                str(warehouse), "--source", str(args.source.resolve()), *[f"--set={s}" for s in args.set]]
     print(f"[quality] {shlex.join(command)}", file=sys.stderr, flush=True)
-    pipeline_seconds, _, _ = run_measured(command, work / "pipeline.log")
+    pipeline_seconds, _, _, _ = run_measured(command, work / "pipeline.log")
 
     model = newest_model(warehouse, cfg.database)
     report = json.loads((reports_dir(cfg) / f"v{model['version']}" / "metrics.json").read_text())
