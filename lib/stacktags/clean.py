@@ -40,13 +40,19 @@ def split_of(question_id: Column, fractions: dict[str, float]) -> Column:
 
 
 def rows_of_split(data: DataFrame, split: str, test_from: str | date | None = None) -> DataFrame:
-    """The rows of one split of questions_clean. By default the hash split (the `split` column). With test_from (a
-    date or timestamp, UTC; TOML and --set give a date object), a time-based split: test holds every question
-    created at or after it; the questions before it are validation where their hash says so and train otherwise."""
+    """The rows of one split of questions_clean (see in_split)."""
+    return data.where(in_split(split, test_from))
+
+
+def in_split(split: str, test_from: str | date | None = None) -> Column:
+    """Whether a row of questions_clean is in a split. By default the hash split (the `split` column). With
+    test_from (a date or timestamp, UTC; TOML and --set give a date object), a time-based split: test holds every
+    question created at or after it; the questions before it are validation where their hash says so and train
+    otherwise."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: one of {SPLITS}")
     if not test_from:
-        return data.where(F.col("split") == split)
+        return F.col("split") == split
     test_from = str(test_from)
     try:
         datetime.fromisoformat(test_from)
@@ -54,9 +60,9 @@ def rows_of_split(data: DataFrame, split: str, test_from: str | date | None = No
         raise ConfigError(f"test_from must be an ISO date or timestamp such as 2015-01-01, not {test_from!r}") from err
     cut = F.to_timestamp(F.lit(test_from))
     before = F.col("creation_date") < cut
-    return data.where({"test": F.col("creation_date") >= cut,
-                       "validation": before & (F.col("split") == "validation"),
-                       "train": before & (F.col("split") != "validation")}[split])
+    return {"test": F.col("creation_date") >= cut,
+            "validation": before & (F.col("split") == "validation"),
+            "train": before & (F.col("split") != "validation")}[split]
 
 
 def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame,

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
                                TimestampType)
 
-from stacktags.clean import SILVER_TABLE, rows_of_split
+from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
@@ -196,18 +196,21 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     data = spark.read.option("versionAsOf", data_version).table(silver)  # exactly the rows recorded below
     columns = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]
     test_from = cfg.get("train", "test_from")  # a time-based split instead of the hash split; evaluate reads it back
-    training = rows_of_split(data, "train", test_from).select(*columns).cache()
+    # Train and validation rows from one scan of the table, cached: each split is then a filter of the cache.
+    is_train = in_split("train", test_from)
+    rows = data.where(is_train | in_split("validation", test_from)).select(*columns, is_train.alias("_train")).cache()
+    training = rows.where("_train").select(*columns)
     started = time.monotonic()
     predictor = predictor_pipeline(cfg).fit(training)
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
     has_model_tag = F.arrays_overlap("tags", F.array(*map(F.lit, tags)))
-    validation = rows_of_split(data, "validation", test_from).where(has_model_tag)
+    validation = rows.where(~F.col("_train") & has_model_tag).select(*columns)
     log.info("fitted %d tags in %.0f s; tuning thresholds", len(tags), time.monotonic() - started)
-    classifier.setThresholds(tune_thresholds(predictor, validation.select(*columns)))
+    classifier.setThresholds(tune_thresholds(predictor, validation))
     fit_seconds = time.monotonic() - started
     train_rows = training.where(has_model_tag).count()
-    training.unpersist()
+    rows.unpersist()
 
     version = next_version(spark, cfg)
     path = f"{models_dir(cfg)}/v{version}"
