@@ -35,9 +35,13 @@ def test_a_stage_past_its_time_limit_is_stopped_and_reported_as_a_lower_bound(tm
     wall, _, _, finished = run_measured(["sh", "-c", "sleep 60 & sleep 60"], tmp_path / "log", timeout=1)
     assert not finished and wall < 30
     stopped = StageResult("seed", 0, wall, 0, 0, finished)
-    ours = [StageResult(stage, 10, 2.0, 0, 0) for stage in STAGES[:-1]]
     assert "> 1 (stopped)" in table([stopped]) or "> 2 (stopped)" in table([stopped])
-    assert f"the seed's approach at least {wall:.0f} s: stacktags is at least {wall / 10:.1f}x" in table(ours + [stopped])
+    quick = [StageResult(stage, 10, 0.1, 0, 0) for stage in STAGES[:-1]]  # 0.5 s end to end
+    assert f"at least {wall:.0f} s: stacktags is at least {wall / 0.5:.1f}x as fast." in table(quick + [stopped])
+    slow = [StageResult(stage, 10, 20.0, 0, 0) for stage in STAGES[:-1]]  # 100 s: longer than the stopped seed
+    assert "stopped before stacktags' time, so neither is known to be faster" in table(slow + [stopped])
+    finished_seed = StageResult("seed", 10, 25.0, 0, 0)
+    assert "the seed's approach 25 s: the seed's approach is 4.0x as fast." in table(slow + [finished_seed])
 
 
 def test_scaling_table_and_plot_show_seconds_against_questions(tmp_path):

@@ -138,9 +138,16 @@ def seed_comparison(results: list[StageResult]) -> list[str]:
         return []
     ours = sum(by_stage[stage].wall_seconds for stage in END_TO_END)
     seed = by_stage["seed"]
+    ratio = seed.wall_seconds / ours
+    if not seed.finished and ratio < 1:
+        verdict = "the seed's run was stopped before stacktags' time, so neither is known to be faster"
+    elif ratio >= 1:
+        verdict = f"stacktags is {'' if seed.finished else 'at least '}{ratio:.1f}x as fast"
+    else:
+        verdict = f"the seed's approach is {1 / ratio:.1f}x as fast"
     bound = "" if seed.finished else "at least "
     return ["", f"End to end ({' + '.join(END_TO_END)}): stacktags {ours:.0f} s, the seed's approach "
-                f"{bound}{seed.wall_seconds:.0f} s: stacktags is {bound}{seed.wall_seconds / ours:.1f}x as fast."]
+                f"{bound}{seed.wall_seconds:.0f} s: {verdict}."]
 
 
 def seed_rows(log: Path) -> int:
