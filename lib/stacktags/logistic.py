@@ -31,8 +31,9 @@ def reuse_freed_memory() -> None:
     """Let this process reuse the memory of freed large arrays instead of faulting in fresh pages for each one.
 
     glibc serves every allocation over 32 MB with its own mmap and unmaps it on free, so each (features x tags)
-    temporary of a training step (about 100 MB at full scale) page-faults anew: that halved the driver's L-BFGS step
-    in a benchmark. Raising both thresholds keeps such blocks in the heap for the next array. No-op off glibc."""
+    temporary of a training step (about 100 MB at full scale) page-faults anew. Raising both thresholds keeps such
+    blocks in the heap for the next array (with in-place sums, a pass over 100k rows went from 2.9 to 2.2 s in a
+    benchmark). No-op off glibc."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(GLIBC_M_MMAP_THRESHOLD, 1 << 30)
@@ -163,6 +164,13 @@ class LockstepLBFGS:
             self.pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="lbfgs")
         return self.pool
 
+    def close(self) -> None:
+        """Stop the threads and drop the spare buffers (the history stays, for a caller that inspects it)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+        self.spare = []
+
     def remember(self, step: np.ndarray, grad_change: np.ndarray) -> None:
         """Keep (step, grad_change) as a curvature pair, for the columns where it is positive (the arrays are taken
         over and zeroed elsewhere)."""
@@ -184,9 +192,9 @@ class LockstepLBFGS:
             self.rho.pop(0)
 
     def minimise(self, evaluate, theta: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """evaluate(theta) -> (objective (K,), gradient (D+1, K), a new array the optimiser then owns). Runs at most
-        max_iter iterations, one evaluation (one data pass) each. Returns theta, the final objective and the number
-        of evaluations. The theta passed in is left as it was."""
+        """evaluate(theta) -> (objective (K,), gradient (D+1, K)); the gradient must be a new array, which the
+        optimiser then owns and recycles. Runs at most max_iter iterations, one evaluation (one data pass) each.
+        Returns theta, the final objective and the number of evaluations. The theta passed in is left as it was."""
         start = theta
         objective, grad = evaluate(theta)
         passes = 1

@@ -89,12 +89,12 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         ranks = spark.sparkContext.broadcast(column_ranks(columns, len(column_counts)))
         width = len(columns)  # the closures below capture this number, not the array
         blocks = packed.map(lambda b: (renumber_columns(b[0], ranks.value, width), b[1])).persist()
+        optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
             packed.unpersist()  # early: the blocks replace it
             log.info("packed %d rows, %d of %d feature columns used, %d tags", rows, len(columns),
                      len(column_counts), len(tags))
-            optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
             warm_rows, warm_iter = self.getOrDefault(self.warmStartRows), self.getOrDefault(self.warmStartIter)
             if warm_rows > 0 and warm_iter > 0:
                 # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over,
@@ -108,6 +108,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                         sample.unpersist()
             theta = fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
         finally:
+            optimiser.close()
             packed.unpersist()
             blocks.unpersist()
             ranks.destroy()
