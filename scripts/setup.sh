@@ -19,3 +19,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -m stacktags.jars resolve --conf-file conf/local.toml
+.venv/bin/python -m stacktags.classarchive --conf-file conf/local.toml

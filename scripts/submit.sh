@@ -3,5 +3,4 @@
 # The jars, Spark properties and a --py-files zip of lib/stacktags come from conf/<target>.toml.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export SPARK_CONF_DIR="$root/conf"  # log4j2.properties
 exec "$root/.venv/bin/python" -m stacktags.launch --root "$root" submit "$@"

@@ -99,6 +99,10 @@ def load(path: str | Path, warehouse: str | None = None, database: str | None = 
     jars = data.get("jars", {})
     if jars.get("dir"):
         jars["dir"] = _resolve_path(jars["dir"], path.parent)
+    jvm = data.get("jvm", {})
+    for key in ("class_archive", "log_config"):
+        if jvm.get(key):
+            jvm[key] = _resolve_path(jvm[key], path.parent)
     submit = data.get("submit", {})
     if submit.get("python"):
         submit["python"] = _resolve_path(submit["python"], path.parent)
@@ -149,6 +153,17 @@ def spark_properties(cfg: Config) -> dict[str, str]:
         derby_home = f"-Dderby.system.home={cfg.warehouse.removeprefix('file:')}"  # keeps derby.log out of the cwd
         java_options = props.get("spark.driver.extraJavaOptions", "")
         props["spark.driver.extraJavaOptions"] = f"{java_options} {derby_home}".strip()
+    driver_options = []
+    if cfg.get("jvm", "log_config"):  # a system property, not SPARK_CONF_DIR: a class path folder with files in it
+        driver_options.append(f"-Dlog4j2.configurationFile={cfg.get('jvm', 'log_config')}")  # rules out the archive
+    if cfg.get("jvm", "class_archive"):
+        # Classes mapped from the archive (stacktags.classarchive) instead of loaded one by one; a missing or stale
+        # archive is skipped by the JVM, so its notice about that is silenced.
+        driver_options += [f"-XX:SharedArchiveFile={cfg.get('jvm', 'class_archive')}", "-Xlog:cds=off",
+                           "-Xlog:cds+dynamic=off"]
+    if driver_options:
+        java_options = props.get("spark.driver.extraJavaOptions", "")
+        props["spark.driver.extraJavaOptions"] = " ".join([java_options, *driver_options]).strip()
     python = cfg.get("submit", "python")
     if python:  # same-machine targets: the driver's and the executors' Python workers use the project's venv
         props["spark.pyspark.python"] = python

@@ -76,12 +76,19 @@ def submit_command(root: Path, job: str, target: str, master: str | None, job_ar
         jobs = sorted(p.stem for p in (root / "jobs").glob("*.py"))
         raise SystemExit(f"unknown job {job!r}; jobs: {', '.join(jobs)}")
     cfg, job_args = config_for(root, target, job_args)
+    return spark_submit_command(root, script, cfg, master, job_args)
+
+
+def spark_submit_command(root: Path, script: Path, cfg: config.Config, master: str | None, app_args: list[str],
+                         submit_options: list[str] = ()) -> list[str]:
+    """spark-submit of a Python file with the conf's jars and properties; `submit_options` (e.g. --conf) win over
+    the properties file."""
     options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
-    return [spark_bin("spark-submit"), *options, "--name", f"stacktags-{job}",
-            "--properties-file", str(write_properties(props, work / f"{job}.properties")),
+    return [spark_bin("spark-submit"), *options, *submit_options, "--name", f"stacktags-{script.stem}",
+            "--properties-file", str(write_properties(props, work / f"{script.stem}.properties")),
             "--py-files", str(build_package_zip(work / "stacktags.zip")),
-            str(script), *job_args]
+            str(script), *app_args]
 
 
 def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]) -> list[str]:
