@@ -8,13 +8,15 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import IDF, Normalizer
 from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
 from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, decide, renumber_columns, tag_indices, vectors_to_csr)
+                                  by_frequency, column_ranks, decide, renumber_columns, tag_indices, tfidf_normalised,
+                                  vectors_to_csr)
 
 TAGS = ["java", "python", "sql"]
 
@@ -201,6 +203,55 @@ def test_columns_renumbered_most_frequent_first():
 def test_tag_indices_keep_known_tags_only(spark):
     df = spark.createDataFrame([(["sql", "rust", "java", "java"],), ([],)], "tags array<string>")
     assert [r[0] for r in df.select(tag_indices(F.col("tags"), TAGS)).collect()] == [[0, 2], []]
+
+
+def test_tfidf_normalised_weights_drops_and_scales_rows():
+    counts = sp.csr_matrix(np.array([[2.0, 1.0, 0, 1.0], [0, 0, 0, 0], [0, 3.0, 0, 0]], dtype=np.float32))
+    weights = np.array([0.5, 0.0, 1.0, 2.0])  # column 1: zeroed by IDF (below minDocFreq)
+    out = tfidf_normalised(counts, weights)
+    assert out.dtype == np.float32 and out.nnz == 2  # the zeroed entries are gone, the empty row stays empty
+    np.testing.assert_allclose(out.toarray(), [[1 / np.sqrt(5), 0, 0, 2 / np.sqrt(5)], [0] * 4, [0] * 4], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def term_count_rows(spark):
+    """Term counts (integers) over 12 columns: IDF has columns to weigh and to zero (minDocFreq); some rows have
+    none of the tags (IDF counts them, the classifier does not learn from them)."""
+    dense, labels = synthetic(seed=3, rows=300)
+    counts = np.round(np.abs(dense) * 2)
+    counts[:, 11] = 0
+    counts[:2, 11] = 1  # a column in two rows only: below minDocFreq=3
+    assert 20 < (~labels.any(axis=1)).sum() < 280
+    rows = [(SparseVector(12, np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
+            for x, y in zip(counts, labels)]
+    schema = StructType([StructField("tf", VectorUDT()), StructField("tags", ArrayType(StringType()))])
+    return spark.createDataFrame(rows, schema)
+
+
+def test_fit_with_idf_equals_idf_then_normalizer_then_the_estimator(spark, term_count_rows, tmp_path):
+    idf = IDF(inputCol="tf", outputCol="tfidf", minDocFreq=3)
+    normalizer = Normalizer(inputCol="tfidf", outputCol="features", p=2.0)
+    estimator = MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=100, tol=1e-10)
+    separate = Pipeline(stages=[idf, normalizer, estimator]).fit(term_count_rows)
+    idf_model, classifier = estimator.fitWithIDF(term_count_rows, idf, normalizer)
+    assert idf_model.numDocs == separate.stages[0].numDocs == term_count_rows.count()
+    assert idf_model.docFreq == separate.stages[0].docFreq
+    np.testing.assert_allclose(idf_model.idf.toArray(), separate.stages[0].idf.toArray(), rtol=1e-12)
+    assert idf_model.idf[11] == 0.0 and idf_model.getMinDocFreq() == 3 and idf_model.getOutputCol() == "tfidf"
+    np.testing.assert_allclose(classifier.coefficients, separate.stages[-1].coefficients, atol=1e-4)
+    np.testing.assert_allclose(classifier.intercepts, separate.stages[-1].intercepts, atol=1e-4)
+    fused = PipelineModel(stages=[idf_model, normalizer, classifier])
+    fused.write().save(str(tmp_path / "fused"))  # the IDFModel made from its frequencies persists as one IDF.fit made
+    loaded = PipelineModel.load(str(tmp_path / "fused"))
+    expected = [r[0] for r in separate.transform(term_count_rows).select("predicted_tags").collect()]
+    assert [r[0] for r in loaded.transform(term_count_rows).select("predicted_tags").collect()] == expected
+
+
+def test_fit_with_idf_needs_an_l2_normalizer_into_the_features(term_count_rows):
+    idf = IDF(inputCol="tf", outputCol="tfidf")
+    with pytest.raises(ValueError, match="L2 Normalizer"):
+        MultilabelLogisticRegression().fitWithIDF(term_count_rows, idf,
+                                                  Normalizer(inputCol="tfidf", outputCol="features", p=1.0))
 
 
 def test_saves_and_loads_inside_a_pipeline(spark, training_rows, tmp_path):

@@ -70,6 +70,15 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
                                                          minTags=1)])
 
 
+def fit_predictor(cfg: Config, training: DataFrame) -> PipelineModel:
+    """What predictor_pipeline(cfg).fit(training) returns, with one pass over the data fewer: IDF is fitted in the
+    classifier's packing pass (MultilabelLogisticRegression.fitWithIDF)."""
+    term_mixer, hashing, idf, normalizer, classifier = predictor_pipeline(cfg).getStages()
+    idf_model, classifier_model = classifier.fitWithIDF(hashing.transform(term_mixer.transform(training)), idf,
+                                                        normalizer)
+    return PipelineModel(stages=[term_mixer, hashing, idf_model, normalizer, classifier_model])
+
+
 def classifier_of(model: PipelineModel) -> MultilabelLogisticModel:
     """The multilabel stage of a saved model (or of a predictor)."""
     predictor = model.stages[-1] if isinstance(model.stages[-1], PipelineModel) else model
@@ -201,7 +210,7 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     rows = data.where(is_train | in_split("validation", test_from)).select(*columns, is_train.alias("_train")).cache()
     training = rows.where("_train").select(*columns)
     started = time.monotonic()
-    predictor = predictor_pipeline(cfg).fit(training)
+    predictor = fit_predictor(cfg, training)
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
     has_model_tag = F.arrays_overlap("tags", F.array(*map(F.lit, tags)))

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
+from pyspark.ml.feature import IDF, IDFModel, Normalizer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol, HasRegParam, HasTol
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
@@ -73,22 +74,60 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> "MultilabelLogisticModel":
+        return self._fit_vectors(dataset, self.getFeaturesCol(), idf=None)[1]
+
+    def fitWithIDF(self, dataset: DataFrame, idf: IDF, normalizer: Normalizer) -> tuple[IDFModel,
+                                                                                       "MultilabelLogisticModel"]:
+        """The same models as fitting `idf` on the dataset, then this estimator on `normalizer`'s output (L2), in
+        one pass over the data instead of two: every row is packed as term counts, the packed columns' row counts
+        are IDF's document frequencies, and the blocks are weighted, normalised and cut to the rows with one of the
+        tags where they are cached."""
+        if normalizer.getP() != 2.0 or normalizer.getInputCol() != idf.getOutputCol() \
+                or normalizer.getOutputCol() != self.getFeaturesCol():
+            raise ValueError(f"fitWithIDF expects IDF ({idf.getInputCol()} -> {idf.getOutputCol()}), then an L2 "
+                             f"Normalizer into {self.getFeaturesCol()}; got p={normalizer.getP()}, "
+                             f"{normalizer.getInputCol()} -> {normalizer.getOutputCol()}")
+        return self._fit_vectors(dataset, idf.getInputCol(), idf)
+
+    def _fit_vectors(self, dataset: DataFrame, vectors_col: str, idf: IDF | None) -> tuple[IDFModel | None,
+                                                                                          "MultilabelLogisticModel"]:
+        """The classifier from the vectors of `vectors_col`: features as they are, or (with `idf`) term counts that
+        IDF weighting and L2 normalisation turn into features; then also the fitted IDFModel."""
         spark = dataset.sparkSession
         tags = top_tags(dataset, self.getOrDefault(self.labelsCol), self.getOrDefault(self.numTags))
         if not tags:
             raise ValueError("no tags to learn: the training rows carry no tags")
         log.info("learning %d tags; packing the training rows", len(tags))
-        labelled = dataset.select(self.getFeaturesCol(), tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
-                                  .alias("label_indices")).where(F.size("label_indices") > 0)
-        packed = pack_blocks(labelled, self.getFeaturesCol(), "label_indices", len(tags)).persist()
+        rows = dataset.select(vectors_col, tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
+                              .alias("label_indices"))
+        if idf is None:  # else the rows with none of the tags are packed too: IDF.fit counts every row
+            rows = rows.where(F.size("label_indices") > 0)
+        packed = pack_blocks(rows, vectors_col, "label_indices", len(tags)).persist()
         # Optimise over the feature columns the rows use (the coefficients that travel every iteration shrink from
         # numFeatures to that many rows), numbered from the most frequent: the products then read the coefficient
         # rows of common terms from cache. Only per-column counts reach the driver, never rows.
-        column_counts = packed.map(lambda b: np.bincount(b[0].indices, minlength=b[0].shape[1])).treeReduce(np.add)
+        column_counts, rows = packed.map(lambda b: (np.bincount(b[0].indices, minlength=b[0].shape[1]),
+                                                    b[0].shape[0])).treeReduce(lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        idf_model, weights = None, None
+        if idf is not None:
+            weights = idf_weights(column_counts, rows, idf.getMinDocFreq())
+            column_counts = np.where(weights > 0, column_counts, 0)  # a column IDF zeroes carries no feature
+            idf_model = idf_model_of(spark, idf, doc_freq=column_counts, num_docs=rows, weights=weights)
         columns = by_frequency(column_counts)
-        ranks = spark.sparkContext.broadcast(column_ranks(columns, len(column_counts)))
+        shared = spark.sparkContext.broadcast((column_ranks(columns, len(column_counts)), weights))
         width = len(columns)  # the closures below capture this number, not the array
-        blocks = packed.map(lambda b: (renumber_columns(b[0], ranks.value, width), b[1])).persist()
+
+        def learnable(block: tuple) -> tuple:
+            """A packed block -> its rows with at least one of the tags, their features in optimiser columns."""
+            ranks, column_weights = shared.value
+            X, Y = block
+            labelled = np.diff(Y.indptr) > 0
+            X, Y = X[labelled], Y[labelled]
+            if column_weights is not None:
+                X = tfidf_normalised(X, column_weights)
+            return renumber_columns(X, ranks, width), Y
+
+        blocks = packed.map(learnable).filter(lambda b: b[0].shape[0] > 0).persist()
         optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
@@ -111,12 +150,12 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             optimiser.close()
             packed.unpersist()
             blocks.unpersist()
-            ranks.destroy()
+            shared.destroy()
         coefficients = np.zeros((len(column_counts), len(tags)), dtype=np.float32)
         coefficients[columns] = theta[:-1]
         model = MultilabelLogisticModel(tags=tags, coefficients=coefficients,
                                         intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags))
-        return self._copyValues(model)
+        return idf_model, self._copyValues(model)
 
     def write(self) -> MLWriter:
         return DefaultParamsWriter(self)
@@ -201,6 +240,47 @@ def vectors_to_csr(vectors: pa.StructArray, dtype: type = np.float32) -> sp.csr_
     indices[~np.repeat(is_dense, lengths)] = np.asarray(fields["indices"].flatten())  # a sparse row's own
     return sp.csr_matrix((np.array(values.flatten(), dtype=dtype), indices.astype(np.int32), indptr),
                          shape=(len(vectors), width))
+
+
+def idf_weights(doc_freq: np.ndarray, num_docs: int, min_doc_freq: int) -> np.ndarray:
+    """MLlib's IDF: log((m + 1) / (df + 1)) per column, 0 for columns in fewer than min_doc_freq rows."""
+    return np.where(doc_freq >= min_doc_freq, np.log((num_docs + 1.0) / (doc_freq + 1.0)), 0.0)
+
+
+def tfidf_normalised(counts: sp.csr_matrix, weights: np.ndarray) -> sp.csr_matrix:
+    """Term counts -> IDF-weighted rows scaled to unit L2 norm (IDFModel, then Normalizer(p=2)), in float32; the
+    entries IDF zeroes are dropped."""
+    weighted = sp.csr_matrix((counts.data * weights[counts.indices], counts.indices.copy(), counts.indptr.copy()),
+                             shape=counts.shape)  # float64, as the JVM computes
+    weighted.eliminate_zeros()
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0  # an empty row stays empty
+    weighted.data /= np.repeat(norms, np.diff(weighted.indptr))
+    return weighted.astype(np.float32)
+
+
+def idf_model_of(spark: SparkSession, idf: IDF, doc_freq: np.ndarray, num_docs: int,
+                 weights: np.ndarray) -> IDFModel:
+    """The IDFModel that `idf`.fit returns on rows with these document frequencies. PySpark has no constructor for
+    one; the JVM classes' constructors (package-private in Scala, public to Java) are called through Py4J, and a
+    test checks the result against IDF.fit."""
+    jvm = spark.sparkContext._jvm
+    old_model = jvm.org.apache.spark.mllib.feature.IDFModel(
+        jvm.org.apache.spark.mllib.linalg.Vectors.dense(_java_array(spark, weights, "double")),
+        _java_array(spark, doc_freq, "long"), int(num_docs))
+    model = IDFModel(jvm.org.apache.spark.ml.feature.IDFModel(idf.uid, old_model))
+    return idf._copyValues(model)
+
+
+def _java_array(spark: SparkSession, values: np.ndarray, kind: str):
+    """A Java double[] or long[] with these values, sent as one byte array (Py4J would send item by item)."""
+    jvm = spark.sparkContext._jvm
+    dtype = {"double": "<f8", "long": "<i8"}[kind]
+    buffer = jvm.java.nio.ByteBuffer.wrap(bytearray(np.ascontiguousarray(values, dtype=dtype).tobytes()))
+    buffer = buffer.order(jvm.java.nio.ByteOrder.LITTLE_ENDIAN)
+    array = spark.sparkContext._gateway.new_array(getattr(jvm, kind), len(values))
+    (buffer.asDoubleBuffer() if kind == "double" else buffer.asLongBuffer()).get(array)
+    return array
 
 
 def by_frequency(column_counts: np.ndarray) -> np.ndarray:
