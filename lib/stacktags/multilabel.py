@@ -98,21 +98,22 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         if not tags:
             raise ValueError("no tags to learn: the training rows carry no tags")
         log.info("learning %d tags; packing the training rows", len(tags))
-        rows = dataset.select(vectors_col, tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
-                              .alias("label_indices"))
+        source = dataset.select(vectors_col, tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
+                                .alias("label_indices"))
         if idf is None:  # else the rows with none of the tags are packed too: IDF.fit counts every row
-            rows = rows.where(F.size("label_indices") > 0)
-        packed = pack_blocks(rows, vectors_col, "label_indices", len(tags)).persist()
-        # Optimise over the feature columns the rows use (the coefficients that travel every iteration shrink from
+            source = source.where(F.size("label_indices") > 0)
+        packed = pack_blocks(source, vectors_col, "label_indices", len(tags)).persist()
+        # Optimise over the feature columns the rows with a tag use (the coefficients that travel every iteration shrink from
         # numFeatures to that many rows), numbered from the most frequent: the products then read the coefficient
         # rows of common terms from cache. Only per-column counts reach the driver, never rows.
-        column_counts, rows = packed.map(lambda b: (np.bincount(b[0].indices, minlength=b[0].shape[1]),
-                                                    b[0].shape[0])).treeReduce(lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        doc_freq, column_counts, rows = packed.map(column_counts_of).treeReduce(
+            lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]))
         idf_model, weights = None, None
         if idf is not None:
-            weights = idf_weights(column_counts, rows, idf.getMinDocFreq())
+            weights = idf_weights(doc_freq, rows, idf.getMinDocFreq())
             column_counts = np.where(weights > 0, column_counts, 0)  # a column IDF zeroes carries no feature
-            idf_model = idf_model_of(spark, idf, doc_freq=column_counts, num_docs=rows, weights=weights)
+            kept = np.where(doc_freq >= idf.getMinDocFreq(), doc_freq, 0)  # MLlib reports 0 for the others
+            idf_model = idf_model_of(spark, idf, doc_freq=kept, num_docs=rows, weights=weights)
         columns = by_frequency(column_counts)
         shared = spark.sparkContext.broadcast((column_ranks(columns, len(column_counts)), weights))
         width = len(columns)  # the closures below capture this number, not the array
@@ -240,6 +241,15 @@ def vectors_to_csr(vectors: pa.StructArray, dtype: type = np.float32) -> sp.csr_
     indices[~np.repeat(is_dense, lengths)] = np.asarray(fields["indices"].flatten())  # a sparse row's own
     return sp.csr_matrix((np.array(values.flatten(), dtype=dtype), indices.astype(np.int32), indptr),
                          shape=(len(vectors), width))
+
+
+def column_counts_of(block: tuple) -> tuple[np.ndarray, np.ndarray, int]:
+    """A packed block -> per column, the rows that use it (document frequencies) and the rows with at least one
+    tag that use it (the columns to learn coefficients for), and the number of rows."""
+    X, Y = block
+    width = X.shape[1]
+    return (np.bincount(X.indices, minlength=width),
+            np.bincount(X[np.diff(Y.indptr) > 0].indices, minlength=width), X.shape[0])
 
 
 def idf_weights(doc_freq: np.ndarray, num_docs: int, min_doc_freq: int) -> np.ndarray:
