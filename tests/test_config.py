@@ -84,3 +84,31 @@ def test_a_bundled_jar_folder_replaces_maven_packages(tmp_path):
 def test_an_external_metastore_gets_no_derby_settings():
     cfg = config.load(ROOT / "conf" / "local.toml", settings=['catalog.metastore="external"'])
     assert not any("jdo" in key for key in config.spark_properties(cfg))
+
+
+def test_the_driver_gets_the_log_settings_and_the_class_archive_beside_the_conf_file(tmp_path):
+    path = write_conf(tmp_path, '[jvm]\nlog_config = "log4j2.properties"\nclass_archive = "../var/jvm/c.jsa"\n')
+    options = config.spark_properties(config.load(path, warehouse="/tmp/wh"))["spark.driver.extraJavaOptions"].split()
+    assert options[:2] == ["-Dderby.system.home=/tmp/wh", f"-Dlog4j2.configurationFile={tmp_path}/conf/log4j2.properties"]
+    assert f"-XX:SharedArchiveFile={tmp_path}/var/jvm/c.jsa" in options
+    assert "-Xlog:cds=off" in options  # a missing or stale archive is skipped quietly, not printed on stdout
+    bare = config.spark_properties(config.load(write_conf(tmp_path / "b", "[catalog]\nmetastore = 'external'\n"),
+                                               warehouse="/tmp/wh"))
+    assert "spark.driver.extraJavaOptions" not in bare
+
+
+def test_a_class_archive_is_current_only_with_a_stamp_of_the_same_key(tmp_path):
+    from stacktags import classarchive
+
+    cfg = config.load(ROOT / "conf" / "local.toml")
+    archive = tmp_path / "c.jsa"
+    key = classarchive.archive_key(cfg)
+    assert key == classarchive.archive_key(cfg)
+    assert key != classarchive.archive_key(config.load(ROOT / "conf" / "local.toml", settings=['jars.packages=["a:b:1"]']))
+    assert not classarchive.is_current(archive, key)
+    archive.write_bytes(b"x")
+    assert not classarchive.is_current(archive, key)  # no stamp: an interrupted build
+    archive.with_suffix(".stamp").write_text(key + "\n")
+    assert classarchive.is_current(archive, key)
+    assert not classarchive.is_current(archive, "another JDK")
+    assert classarchive.archive_path(cfg) == ROOT / "var" / "jvm" / "classes.jsa"

@@ -47,8 +47,9 @@ def is_current(archive: Path, key: str) -> bool:
     return archive.is_file() and stamp.is_file() and stamp.read_text().strip() == key
 
 
-def build(root: Path, cfg: config.Config, archive: Path) -> None:
-    """Submit the warm-up run with -XX:ArchiveClassesAtExit; the archive replaces the old one only when complete."""
+def build(root: Path, cfg: config.Config, archive: Path) -> bool:
+    """Submit the warm-up run with -XX:ArchiveClassesAtExit; the archive replaces the old one only when complete.
+    False, with the reason on stderr, when there is none: jobs run without it, their drivers start slower."""
     from stacktags.launch import spark_submit_command
 
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -63,9 +64,11 @@ def build(root: Path, cfg: config.Config, archive: Path) -> None:
             [f"--conf=spark.driver.extraJavaOptions={java_options} -XX:ArchiveClassesAtExit={partial}"])
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not partial.is_file():
-        raise SystemExit(f"classarchive: the warm-up run failed (exit {result.returncode}); jobs still run, only "
-                         f"their start is slower.\n{(result.stdout + result.stderr)[-3000:]}")
+        print(f"classarchive: no archive made, the warm-up run failed (exit {result.returncode}); jobs run without "
+              f"it, their drivers start slower.\n{(result.stdout + result.stderr)[-3000:]}", file=sys.stderr)
+        return False
     partial.replace(archive)
+    return True
 
 
 def warm_up(cfg: config.Config) -> None:
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     key = archive_key(cfg)
     if is_current(archive, key):
         return
-    build(args.root.resolve(), cfg, archive)
+    if not build(args.root.resolve(), cfg, archive):
+        return
     archive.with_suffix(".stamp").write_text(key + "\n")
     print(f"JVM class archive written: {archive} ({archive.stat().st_size // (1024 * 1024)} MB)", file=sys.stderr)
 
