@@ -89,7 +89,8 @@ def test_an_external_metastore_gets_no_derby_settings():
 def test_the_driver_gets_the_log_settings_and_the_class_archive_beside_the_conf_file(tmp_path):
     path = write_conf(tmp_path, '[jvm]\nlog_config = "log4j2.properties"\nclass_archive = "../var/jvm/c.jsa"\n')
     options = config.spark_properties(config.load(path, warehouse="/tmp/wh"))["spark.driver.extraJavaOptions"].split()
-    assert options[:2] == ["-Dderby.system.home=/tmp/wh", f"-Dlog4j2.configurationFile={tmp_path}/conf/log4j2.properties"]
+    assert options[:2] == ["-Dderby.system.home=/tmp/wh",
+                           f"-Dlog4j2.configurationFile={tmp_path}/conf/log4j2.properties"]
     assert f"-XX:SharedArchiveFile={tmp_path}/var/jvm/c.jsa" in options
     assert "-Xlog:cds=off" in options  # a missing or stale archive is skipped quietly, not printed on stdout
     bare = config.spark_properties(config.load(write_conf(tmp_path / "b", "[catalog]\nmetastore = 'external'\n"),
@@ -104,7 +105,8 @@ def test_a_class_archive_is_current_only_with_a_stamp_of_the_same_key(tmp_path):
     archive = tmp_path / "c.jsa"
     key = classarchive.archive_key(cfg)
     assert key == classarchive.archive_key(cfg)
-    assert key != classarchive.archive_key(config.load(ROOT / "conf" / "local.toml", settings=['jars.packages=["a:b:1"]']))
+    other_jars = config.load(ROOT / "conf" / "local.toml", settings=['jars.packages=["a:b:1"]'])
+    assert key != classarchive.archive_key(other_jars)
     assert not classarchive.is_current(archive, key)
     archive.write_bytes(b"x")
     assert not classarchive.is_current(archive, key)  # no stamp: an interrupted build

@@ -103,17 +103,17 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         if idf is None:  # else the rows with none of the tags are packed too: IDF.fit counts every row
             source = source.where(F.size("label_indices") > 0)
         packed = pack_blocks(source, vectors_col, "label_indices", len(tags)).persist()
-        # Optimise over the feature columns the rows with a tag use (the coefficients that travel every iteration shrink from
-        # numFeatures to that many rows), numbered from the most frequent: the products then read the coefficient
-        # rows of common terms from cache. Only per-column counts reach the driver, never rows.
-        doc_freq, column_counts, rows = packed.map(column_counts_of).treeReduce(
+        # Optimise over the feature columns the rows with a tag use (the coefficients that travel every iteration
+        # shrink from numFeatures to that many rows), numbered from the most frequent: the products then read the
+        # coefficient rows of common terms from cache. Only per-column counts reach the driver, never rows.
+        doc_freq, column_counts, packed_rows = packed.map(column_counts_of).treeReduce(
             lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]))
         idf_model, weights = None, None
         if idf is not None:
-            weights = idf_weights(doc_freq, rows, idf.getMinDocFreq())
+            weights = idf_weights(doc_freq, packed_rows, idf.getMinDocFreq())
             column_counts = np.where(weights > 0, column_counts, 0)  # a column IDF zeroes carries no feature
             kept = np.where(doc_freq >= idf.getMinDocFreq(), doc_freq, 0)  # MLlib reports 0 for the others
-            idf_model = idf_model_of(spark, idf, doc_freq=kept, num_docs=rows, weights=weights)
+            idf_model = idf_model_of(spark, idf, doc_freq=kept, num_docs=packed_rows, weights=weights)
         columns = by_frequency(column_counts)
         shared = spark.sparkContext.broadcast((column_ranks(columns, len(column_counts)), weights))
         width = len(columns)  # the closures below capture this number, not the array
@@ -122,7 +122,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             """A packed block -> its rows with at least one of the tags, their features in optimiser columns."""
             ranks, column_weights = shared.value
             X, Y = block
-            labelled = np.diff(Y.indptr) > 0
+            labelled = has_tag(Y)
             X, Y = X[labelled], Y[labelled]
             if column_weights is not None:
                 X = tfidf_normalised(X, column_weights)
@@ -249,7 +249,12 @@ def column_counts_of(block: tuple) -> tuple[np.ndarray, np.ndarray, int]:
     X, Y = block
     width = X.shape[1]
     return (np.bincount(X.indices, minlength=width),
-            np.bincount(X[np.diff(Y.indptr) > 0].indices, minlength=width), X.shape[0])
+            np.bincount(X[has_tag(Y)].indices, minlength=width), X.shape[0])
+
+
+def has_tag(labels: sp.csr_matrix) -> np.ndarray:
+    """Per row of a packed block's label matrix: does it hold at least one of the tags."""
+    return np.diff(labels.indptr) > 0
 
 
 def idf_weights(doc_freq: np.ndarray, num_docs: int, min_doc_freq: int) -> np.ndarray:
