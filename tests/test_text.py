@@ -64,6 +64,10 @@ def test_code_keeps_its_stop_words(spark):
     ("<pre class=\"lang-java\"><code>int x;", "", "int x;"),                           # unclosed block
     ("<p>3 < 4 is true</p>", "3 < 4 is true", ""),                                      # a lone < is text
     ("<script>never closed", "", ""),
+    ("<p>Call <code>f()</code>:</p><pre><code>f(1)</code></pre><p>or <code>g()</code></p>",  # in document order
+     "Call : or", "f()\n f(1) \ng()"),
+    ("<pre>a <code>b</code> c</pre><!-- <code>not code</code> -->", "", "a  b  c"),  # nested code goes with its pre
+    ("<PRE><Code>Upper</CODE></pre>", "", "Upper"),                                    # tag names in any case
 ])
 def test_html_cases(spark, body, prose, code):
     assert html_to_text(spark, body) == (prose, code)

@@ -25,21 +25,26 @@ from pyspark.sql import functions as F
 # (node.js, asp.net-mvc, x86-64, python-3.x, objective-c). A dot or dash at the end is punctuation, not token.
 TOKEN_PATTERN = r"\.?[\p{L}\p{N}][\p{L}\p{N}+#]*(?:[.\-_'][\p{L}\p{N}+#]+)*"
 
-_DROPPED_BLOCKS = r"(?is)<script\b.*?(?:</script\s*>|$)|<style\b.*?(?:</style\s*>|$)|<!--.*?(?:-->|$)"
-_PRE_BLOCK = r"(?is)<pre\b[^>]*>(.*?)(?:</pre\s*>|$)"  # an unclosed block runs to the end of the body
-_CODE_SPAN = r"(?is)<code\b[^>]*>(.*?)(?:</code\s*>|$)"
-_IMAGE = r"(?is)<img\b[^>]*>"
-_TAG = r"(?s)</?[a-zA-Z][^>]*(?:>|$)|<![^>]*(?:>|$)"  # a tag (also one cut off at the end); a lone < stays text
+# Each pattern is one left-to-right scan of the body, and at each "<" the first alternative that matches wins: a
+# <code> inside a <pre> goes with its <pre>, tags inside a comment or a script go with it. An unclosed block runs to
+# the end of the body; a lone < (3 < 4) matches nothing and stays text.
+_SKIPPED = r"script\b.*?(?:</script\s*>|$)|style\b.*?(?:</style\s*>|$)|!--.*?(?:-->|$)"
+_CODE_BLOCK = r"(pre|code)\b[^>]*>(.*?)(?:</\1\s*>|$)"  # group 2: the block's contents
+_TAG = r"/?[a-zA-Z][^>]*(?:>|$)|![^>]*(?:>|$)"  # any other tag, also one cut off at the end
+_NOT_PROSE = rf"(?is)<(?:{_SKIPPED}|{_CODE_BLOCK}|{_TAG})"  # <img> is a tag: its alt text is not prose
+_CODE_OR_SKIPPED = rf"(?is)<(?:{_SKIPPED}|{_CODE_BLOCK})"
 _SPACES = r"[\s\u00a0]+"  # \u00a0: &nbsp; decodes to a no-break space that \s does not match
 
 
 def decode_entities(text: Column) -> Column:
-    """&lt; &amp; &#39; &#x263A; &nbsp; ... -> characters, by the JVM's commons-text (ships with Spark)."""
-    return F.reflect(F.lit("org.apache.commons.text.StringEscapeUtils"), F.lit("unescapeHtml4"), text)
+    """&lt; &amp; &#39; &#x263A; &nbsp; ... -> characters, by the JVM's commons-text (ships with Spark). Only text
+    with an & goes through it: the call costs more than the rest of the prose's preparation."""
+    unescaped = F.reflect(F.lit("org.apache.commons.text.StringEscapeUtils"), F.lit("unescapeHtml4"), text)
+    return F.when(F.instr(text, "&") > 0, unescaped).otherwise(text)
 
 
 def strip_tags(html: Column) -> Column:
-    return F.regexp_replace(html, _TAG, " ")
+    return F.regexp_replace(html, rf"(?is)<(?:{_TAG})", " ")
 
 
 def squeeze(text: Column) -> Column:
@@ -47,17 +52,13 @@ def squeeze(text: Column) -> Column:
 
 
 def prose_of(body: Column) -> Column:
-    html = F.regexp_replace(F.coalesce(body, F.lit("")), _DROPPED_BLOCKS, " ")
-    for block in (_PRE_BLOCK, _CODE_SPAN, _IMAGE):
-        html = F.regexp_replace(html, block, " ")
-    return squeeze(decode_entities(strip_tags(html)))
+    return squeeze(decode_entities(F.regexp_replace(F.coalesce(body, F.lit("")), _NOT_PROSE, " ")))
 
 
 def code_of(body: Column) -> Column:
-    html = F.regexp_replace(F.coalesce(body, F.lit("")), _DROPPED_BLOCKS, " ")
-    pre_blocks = F.regexp_extract_all(html, F.lit(_PRE_BLOCK), 1)
-    code_spans = F.regexp_extract_all(F.regexp_replace(html, _PRE_BLOCK, " "), F.lit(_CODE_SPAN), 1)
-    code = F.array_join(F.concat(pre_blocks, code_spans), "\n")
+    """The contents of the <pre> and <code> blocks in the order they come, one per line."""
+    blocks = F.regexp_extract_all(F.coalesce(body, F.lit("")), F.lit(_CODE_OR_SKIPPED), 2)
+    code = F.array_join(F.filter(blocks, lambda block: block != ""), "\n")  # a skipped block extracts as ""
     return F.trim(decode_entities(strip_tags(code)))
 
 
@@ -96,8 +97,8 @@ class TechTokenizer(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadabl
         tokens = F.regexp_extract_all(text, F.lit(TOKEN_PATTERN), 0)
         stop_words = self.getOrDefault(self.stopWords)
         if stop_words:
-            dropped = F.array(*[F.lit(word) for word in stop_words])
-            tokens = F.filter(tokens, lambda token: ~F.array_contains(dropped, token))
+            # isin of literals becomes a hash set lookup (InSet); array_contains would scan the list per token
+            tokens = F.filter(tokens, lambda token: ~token.isin(stop_words))
         return dataset.withColumn(self.getOutputCol(), tokens)
 
 
