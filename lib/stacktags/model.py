@@ -66,6 +66,7 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
                                                          regParam=setting("reg_param", float),
                                                          warmStartRows=setting("warm_start_rows", int),
                                                          warmStartIter=setting("warm_start_iter", int),
+                                                         tagsPerFit=setting("tags_per_fit", int),
                                                          maxTags=setting("max_tags", int),
                                                          minTags=1)])
 

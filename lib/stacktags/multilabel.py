@@ -61,16 +61,20 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                           "when there are fewer); 0: no warm start", TypeConverters.toInt)
     warmStartIter = Param(Params._dummy(), "warmStartIter", "L-BFGS iterations on the warm-start rows, before "
                           "maxIter iterations on all rows", TypeConverters.toInt)
+    tagsPerFit = Param(Params._dummy(), "tagsPerFit",
+                       "learn the tags in groups of at most this many, one after the other, over the same cached rows "
+                       "(the optimiser's state grows with features x tags); 0: all tags together", TypeConverters.toInt)
 
     @keyword_only
     def __init__(self, *, featuresCol: str = "features", labelsCol: str = "tags", predictionCol: str = "predicted_tags",
                  scoresCol: str = "scores", probabilitiesCol: str = "", numTags: int = 100, maxIter: int = 50,
                  regParam: float = 1e-5, tol: float = 1e-6, historySize: int = 5, warmStartRows: int = 0,
-                 warmStartIter: int = 0, minTags: int = 1, maxTags: int = 5, topScores: int = 5):
+                 warmStartIter: int = 0, tagsPerFit: int = 0, minTags: int = 1, maxTags: int = 5,
+                 topScores: int = 5):
         super().__init__()
         self._set_multilabel_defaults()
         self._setDefault(numTags=100, maxIter=50, regParam=1e-5, tol=1e-6, historySize=5, warmStartRows=0,
-                         warmStartIter=0)
+                         warmStartIter=0, tagsPerFit=0)
         self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> "MultilabelLogisticModel":
@@ -129,27 +133,29 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             return renumber_columns(X, ranks, width), Y
 
         blocks = packed.map(learnable).filter(lambda b: b[0].shape[0] > 0).persist()
-        optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
+        sample = None
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
             packed.unpersist()  # early: the blocks replace it
             log.info("packed %d rows, %d of %d feature columns used, %d tags", rows, len(columns),
                      len(column_counts), len(tags))
-            warm_rows, warm_iter = self.getOrDefault(self.warmStartRows), self.getOrDefault(self.warmStartIter)
-            if warm_rows > 0 and warm_iter > 0:
-                # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over,
-                # so the passes over all rows start near the optimum with a calibrated L-BFGS memory.
+            warm_rows = self.getOrDefault(self.warmStartRows)
+            if warm_rows > 0 and self.getOrDefault(self.warmStartIter) > 0:
                 every = max(1, round(rows / warm_rows))
                 sample = blocks.map(lambda b: (b[0][::every], b[1][::every])).persist() if every > 1 else blocks
-                try:
-                    theta = fit_lockstep(spark, sample, theta, self.getRegParam(), warm_iter, optimiser)
-                finally:
-                    if sample is not blocks:
-                        sample.unpersist()
-            theta = fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
+            group_size = self.getOrDefault(self.tagsPerFit) or len(tags)
+            for first in range(0, len(tags), group_size):
+                # Each tag's problem is independent of the others' (see LockstepLBFGS): a group's tags reach the
+                # optimum they would reach beside all the others, with the optimiser's state of this group only.
+                group = slice(first, min(first + group_size, len(tags)))
+                if group_size < len(tags):
+                    log.info("tags %d to %d of %d", group.start + 1, group.stop, len(tags))
+                theta[:, group] = self._fit_group(spark, blocks, sample, np.ascontiguousarray(theta[:, group]),
+                                                  None if group_size >= len(tags) else group)
         finally:
-            optimiser.close()
             packed.unpersist()
+            if sample is not None and sample is not blocks:
+                sample.unpersist()
             blocks.unpersist()
             shared.destroy()
         coefficients = np.zeros((len(column_counts), len(tags)), dtype=np.float32)
@@ -157,6 +163,23 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         model = MultilabelLogisticModel(tags=tags, coefficients=coefficients,
                                         intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags))
         return idf_model, self._copyValues(model)
+
+    def _fit_group(self, spark: SparkSession, blocks, sample, theta: np.ndarray, labels: slice | None) -> np.ndarray:
+        """L-BFGS from theta for the tags of the blocks' label columns `labels` (None: all): first warmStartIter
+        iterations on the sample's rows (when there is a sample), then maxIter passes over every row."""
+        def of_group(data):
+            return data if labels is None else data.map(lambda b: (b[0], b[1][:, labels]))
+
+        optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
+        try:
+            if sample is not None:
+                # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over,
+                # so the passes over all rows start near the optimum with a calibrated L-BFGS memory.
+                theta = fit_lockstep(spark, of_group(sample), theta, self.getRegParam(),
+                                     self.getOrDefault(self.warmStartIter), optimiser)
+            return fit_lockstep(spark, of_group(blocks), theta, self.getRegParam(), self.getMaxIter(), optimiser)
+        finally:
+            optimiser.close()
 
     def write(self) -> MLWriter:
         return DefaultParamsWriter(self)
