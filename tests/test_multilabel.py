@@ -166,7 +166,7 @@ def test_warm_start_on_a_share_of_the_rows_gets_closer_to_the_optimum_in_as_many
 
 
 @pytest.mark.parametrize("warm", [{}, {"warmStartRows": 75, "warmStartIter": 10}])
-def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, warm):
+def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, warm, monkeypatch):
     """Each tag's problem is its own: learning 3 tags in groups of 2 (then 1) gives the model of all 3 at once. Not
     bit for bit: the L-BFGS history window is shared, and an iteration where some tags have no usable curvature pair
     still takes a slot, so the tags' paths differ slightly (by 5e-5 here)."""
@@ -174,7 +174,17 @@ def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, 
         return MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=8, tol=1e-12, **warm,
                                             **groups).fit(training_rows)
 
-    together, grouped = fit(), fit(tagsPerFit=2)
+    together = fit()
+    groups = []
+    fit_group = MultilabelLogisticRegression._fit_group
+
+    def recorded(self, spark, blocks, sample, theta, labels, last):
+        groups.append((labels, theta.shape[1], last))
+        return fit_group(self, spark, blocks, sample, theta, labels, last)
+
+    monkeypatch.setattr(MultilabelLogisticRegression, "_fit_group", recorded)
+    grouped = fit(tagsPerFit=2)
+    assert groups == [(slice(0, 2), 2, False), (slice(2, 3), 1, True)]  # really fitted in two groups
     assert grouped.getOrDefault(grouped.tags) == together.getOrDefault(together.tags)
     assert np.allclose(grouped.coefficients, together.coefficients, atol=1e-3)
     assert np.allclose(grouped.intercepts, together.intercepts, atol=1e-3)

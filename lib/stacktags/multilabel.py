@@ -144,14 +144,15 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                 every = max(1, round(rows / warm_rows))
                 sample = blocks.map(lambda b: (b[0][::every], b[1][::every])).persist() if every > 1 else blocks
             group_size = self.getOrDefault(self.tagsPerFit) or len(tags)
+            grouped = group_size < len(tags)
             for first in range(0, len(tags), group_size):
                 # Each tag's problem is independent of the others' (see LockstepLBFGS): a group's tags reach the
                 # optimum they would reach beside all the others, with the optimiser's state of this group only.
                 group = slice(first, min(first + group_size, len(tags)))
-                if group_size < len(tags):
+                if grouped:
                     log.info("tags %d to %d of %d", group.start + 1, group.stop, len(tags))
                 theta[:, group] = self._fit_group(spark, blocks, sample, np.ascontiguousarray(theta[:, group]),
-                                                  None if group_size >= len(tags) else group)
+                                                  group if grouped else None, last=group.stop == len(tags))
         finally:
             packed.unpersist()
             if sample is not None and sample is not blocks:
@@ -164,9 +165,11 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                                         intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags))
         return idf_model, self._copyValues(model)
 
-    def _fit_group(self, spark: SparkSession, blocks, sample, theta: np.ndarray, labels: slice | None) -> np.ndarray:
+    def _fit_group(self, spark: SparkSession, blocks, sample, theta: np.ndarray, labels: slice | None,
+                   last: bool) -> np.ndarray:
         """L-BFGS from theta for the tags of the blocks' label columns `labels` (None: all): first warmStartIter
-        iterations on the sample's rows (when there is a sample), then maxIter passes over every row."""
+        iterations on the sample's rows (when there is a sample), then maxIter passes over every row. The last group
+        frees the cached sample before its full passes."""
         def of_group(data):
             return data if labels is None else data.map(lambda b: (b[0], b[1][:, labels]))
 
@@ -177,6 +180,8 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                 # so the passes over all rows start near the optimum with a calibrated L-BFGS memory.
                 theta = fit_lockstep(spark, of_group(sample), theta, self.getRegParam(),
                                      self.getOrDefault(self.warmStartIter), optimiser)
+                if last and sample is not blocks:
+                    sample.unpersist()
             return fit_lockstep(spark, of_group(blocks), theta, self.getRegParam(), self.getMaxIter(), optimiser)
         finally:
             optimiser.close()
