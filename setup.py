@@ -6,6 +6,7 @@ setup(
     description="Predict Stack Overflow tags from a question's title and body with PySpark, Delta Lake and Spark MLlib",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
+    package_data={"stacktags": ["jvm/*.java"]},  # compiled into stacktags.jar by python -m stacktags.jars build
     python_requires=">=3.11",  # tomllib
     install_requires=[
         # Exact pins: Delta breaks across Spark patch releases; these match Glue 6.0 and EMR 8.1.

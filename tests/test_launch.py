@@ -16,6 +16,7 @@ def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tm
     assert command[0].endswith("/bin/spark-submit")
     assert command[command.index("--master") + 1] == "local[2]"
     assert command[command.index("--packages") + 1] == "io.delta:delta-spark_4.1_2.13:4.2.0"
+    assert command[command.index("--jars") + 1] == str(ROOT / "var" / "jvm" / "stacktags.jar")  # the text scanners
     assert "org.apache.hadoop:hadoop-client-api" in command[command.index("--exclude-packages") + 1].split(",")
     script = command.index(str(ROOT / "jobs" / "ingest.py"))
     assert command[script + 1:] == ["--conf-file", str(ROOT / "conf" / "local.toml"), "--source", "data/sample",
@@ -45,7 +46,8 @@ def test_sql_command_uses_the_same_catalog(tmp_path):
 def test_submit_script_dry_run_prints_the_command():
     out = subprocess.run([ROOT / "scripts" / "submit.sh", "ingest", "--dry-run", "--source", "x"],
                          capture_output=True, text=True, check=True).stdout
-    assert "spark-submit --master 'local[2]' --packages io.delta:delta-spark_4.1_2.13:4.2.0" in out
+    assert (f"spark-submit --master 'local[2]' --jars {ROOT}/var/jvm/stacktags.jar "
+            "--packages io.delta:delta-spark_4.1_2.13:4.2.0") in out
     assert out.strip().endswith("--source x")
 
 

@@ -44,7 +44,8 @@ def test_saved_model_scores_a_raw_question_in_a_new_process(spark, trained):
     program = f"""
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
-spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.jars", {str(ROOT / "var" / "jvm" / "stacktags.jar")!r}).getOrCreate())  # the text scanners
 spark.sparkContext.pythonExec = {sys.executable!r}
 model = PipelineModel.load({path!r})
 question = spark.createDataFrame([(1, "How do I read a file line by line in Java?",

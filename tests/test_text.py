@@ -5,6 +5,7 @@ import json
 import pytest
 from chispa import assert_df_equality
 from pyspark.ml import PipelineModel
+from pyspark.sql import functions as F
 
 from conftest import FIXTURES
 from stacktags.text import HtmlToText, TechTokenizer, english_stop_words, text_preparation
@@ -103,6 +104,15 @@ def test_tokens_of_real_bodies_hold_no_html_remnants(spark):
     assert "java.util.stream.stream" in out[[q["Id"] for q in REAL.values()].index("70433519")]["body_tokens"]
 
 
+def test_a_session_without_stacktags_jar_gets_a_clear_error(spark, monkeypatch):
+    from stacktags import text
+    from stacktags.session import ClasspathError
+
+    monkeypatch.setattr(text, "JVM_CLASS", "stacktags.NotThere")  # as when the jar is not on the classpath
+    with pytest.raises(ClasspathError, match=r"stacktags\.jar .*scripts/setup\.sh"):
+        HtmlToText().transform(spark.createDataFrame([("<p>x</p>",)], "Body string"))
+
+
 def test_text_preparation_saves_and_loads_as_a_pipeline_model(spark, tmp_path):
     df = spark.createDataFrame([(q["Title"], q["Body"]) for q in REAL.values()], "Title string, Body string")
     stages = text_preparation()
@@ -111,3 +121,62 @@ def test_text_preparation_saves_and_loads_as_a_pipeline_model(spark, tmp_path):
     assert [type(s).__name__ for s in loaded.stages] == ["HtmlToText", "TechTokenizer", "TechTokenizer", "TechTokenizer"]
     assert loaded.stages[1].getOrDefault("stopWords") == english_stop_words()
     assert_df_equality(loaded.transform(df), stages.transform(df))
+
+
+# The regular expressions the Java scanners stand for (lib/stacktags/jvm/TextPreparation.java documents them), run
+# by Spark's own regexp functions: the reference the scanners must agree with on any input.
+_SKIPPED = r"script\b.*?(?:</script\s*>|$)|style\b.*?(?:</style\s*>|$)|!--.*?(?:-->|$)"
+_CODE_BLOCK = r"(pre|code)\b[^>]*>(.*?)(?:</\1\s*>|$)"
+_TAG = r"/?[a-zA-Z][^>]*(?:>|$)|![^>]*(?:>|$)"
+_TOKEN = r"\.?[\p{L}\p{N}][\p{L}\p{N}+#]*(?:[.\-_'][\p{L}\p{N}+#]+)*"
+
+
+def _decoded(text):
+    unescaped = F.reflect(F.lit("org.apache.commons.text.StringEscapeUtils"), F.lit("unescapeHtml4"), text)
+    return F.when(F.instr(text, "&") > 0, unescaped).otherwise(text)
+
+
+def _regex_reference(df, stop_words):
+    body = F.coalesce(F.col("Body"), F.lit(""))
+    prose = F.regexp_replace(body, rf"(?is)<(?:{_SKIPPED}|{_CODE_BLOCK}|{_TAG})", " ")
+    prose = F.trim(F.regexp_replace(_decoded(prose), r"[\s\u00a0]+", " "))
+    blocks = F.regexp_extract_all(body, F.lit(rf"(?is)<(?:{_SKIPPED}|{_CODE_BLOCK})"), 2)
+    code = F.array_join(F.filter(blocks, lambda block: block != ""), "\n")
+    code = F.trim(_decoded(F.regexp_replace(code, rf"(?is)<(?:{_TAG})", " ")))
+
+    def tokens(text, stop):
+        # Java's String.toLowerCase, as the scanner lowercases: unlike Spark's lower() it knows the final sigma
+        lowered = F.reflect(F.lit("org.apache.commons.lang3.StringUtils"), F.lit("lowerCase"),
+                            F.coalesce(text, F.lit("")))
+        found = F.regexp_extract_all(lowered, F.lit(_TOKEN), 0)
+        return F.filter(found, lambda token: ~token.isin(stop)) if stop else found
+
+    return df.select("id", prose.alias("body_text"), code.alias("code"),
+                     tokens(F.col("Body"), stop_words).alias("body_tokens"),
+                     tokens(F.col("Body"), []).alias("code_tokens"))
+
+
+_PIECES = [
+    "<pre>", "<pre class='lang-js'>", "</pre>", "</PRE >", "<code>", "</code>", "<Code", "</code\n>", "<script>",
+    "</script>", "<style type=a>", "</style>", "<!--", "-->", "<!DOCTYPE html>", "<p>", "</p>", "<b>", "<br/>",
+    "<img src=x alt='pic'>", '<a href="<code>">', "<", ">", "</", "</ >", "<prefix>", "<pre\u0301>", "<pre_x>",
+    "<scripts>", "&amp;", "&lt;", "&#39;", "&#x263A;", "&nbsp;", "&bogus;", "&", " ", "  ", "\n", "\r\n", "\r",
+    "\t", "\u00a0", "\u2028", "\u0085", "c++", "c#", ".net", "node.js", "x86-64", "don't", "a--b", "...", "-", "_",
+    "'", "+", "#", ".", "Ünïcode", "İstanbul", "ΟΔΟΣ", "你好", "\U0001d518\U0001d52b", "１２", "Ⅻ", "½", "ſcript",
+    "\u212a", "Word", "The", "and", "where", "x = 1;", "f(1)",
+]
+
+
+def test_scanners_give_what_the_documented_regexes_give(spark):
+    import random
+
+    rng = random.Random(20261128)
+    bodies = [(i, "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 14)))) for i in range(3000)]
+    bodies += [(len(bodies) + i, q["Body"]) for i, q in enumerate(REAL.values())] + [(len(bodies) + 99, None)]
+    df = spark.createDataFrame(bodies, "id int, Body string")
+    stop_words = english_stop_words()
+    prepared = HtmlToText().transform(df)
+    prepared = TechTokenizer(inputCol="Body", outputCol="body_tokens", stopWords=stop_words).transform(prepared)
+    prepared = TechTokenizer(inputCol="Body", outputCol="code_tokens").transform(prepared)
+    expected = _regex_reference(df, stop_words)
+    assert_df_equality(prepared.select(*expected.columns), expected, ignore_nullable=True, ignore_row_order=True)

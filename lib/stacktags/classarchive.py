@@ -38,8 +38,12 @@ def archive_key(cfg: config.Config) -> str:
 
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
     spark_jars = sorted(p.name for p in (Path(_find_spark_home()) / "jars").glob("*.jar"))
-    jars = {k: v for k, v in config.spark_properties(cfg).items() if k.startswith("spark.jars")}
-    return hashlib.sha256(repr((java, spark_jars, sorted(jars.items()))).encode()).hexdigest()
+    props = config.spark_properties(cfg)
+    jars = {k: v for k, v in props.items() if k.startswith("spark.jars")}
+    # The JVM also refuses an archive when a jar on the class path changed (stacktags.jar after a rebuild)
+    jar_files = [(jar, Path(jar).stat().st_mtime_ns) for jar in props.get("spark.jars", "").split(",")
+                 if Path(jar).is_file()]
+    return hashlib.sha256(repr((java, spark_jars, sorted(jars.items()), jar_files)).encode()).hexdigest()
 
 
 def is_current(archive: Path, key: str) -> bool:

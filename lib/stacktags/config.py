@@ -97,8 +97,9 @@ def load(path: str | Path, warehouse: str | None = None, database: str | None = 
     elif "warehouse" in catalog:
         catalog["warehouse"] = _resolve_path(catalog["warehouse"], path.parent)
     jars = data.get("jars", {})
-    if jars.get("dir"):
-        jars["dir"] = _resolve_path(jars["dir"], path.parent)
+    for key in ("dir", "project"):
+        if jars.get(key):
+            jars[key] = _resolve_path(jars[key], path.parent)
     jvm = data.get("jvm", {})
     for key in ("class_archive", "log_config"):
         if jvm.get(key):
@@ -170,8 +171,11 @@ def spark_properties(cfg: Config) -> dict[str, str]:
         props["spark.pyspark.driver.python"] = python
     jars = cfg.section("jars")
     if jars.get("dir"):
-        props["spark.jars"] = ",".join(jar_files(jars["dir"]))
-    elif jars.get("packages"):
+        props["spark.jars"] = ",".join(jar_files(jars["dir"]))  # the bundle holds stacktags.jar too
+        return props
+    if jars.get("project"):
+        props["spark.jars"] = jars["project"]
+    if jars.get("packages"):
         props["spark.jars.packages"] = ",".join(jars["packages"])
         if jars.get("exclude"):
             props["spark.jars.excludes"] = ",".join(jars["exclude"])

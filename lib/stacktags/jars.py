@@ -1,5 +1,7 @@
-"""Resolve the project's Maven jars once (into Spark's Ivy cache) and bundle them for clusters without internet.
+"""The project's jars: Maven packages resolved once (into Spark's Ivy cache), stacktags.jar built from the Java
+sources in lib/stacktags/jvm, and both bundled for clusters without internet.
 
+    python -m stacktags.jars build --conf-file conf/local.toml     # fast when up to date
     python -m stacktags.jars resolve --conf-file conf/local.toml   # fast when already resolved
     python -m stacktags.jars bundle DIR --conf-file conf/local.toml
 """
@@ -10,9 +12,64 @@ import argparse
 import hashlib
 import json
 import shutil
+import subprocess
+import tempfile
+import zipfile
 from pathlib import Path
 
 from stacktags import config
+
+JAVA_SOURCES = Path(__file__).resolve().parent / "jvm"
+
+
+class BuildError(RuntimeError):
+    """stacktags.jar could not be built (no JDK, or the sources do not compile)."""
+
+
+def _spark_jars() -> list[Path]:
+    """The jars of the installed PySpark: the sources compile against them (Spark's UDF API, commons-text)."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    return sorted((Path(_find_spark_home()) / "jars").glob("*.jar"))
+
+
+def _source_key(sources: list[Path]) -> str:
+    """What a built jar is valid for: its sources, the JDK and the Spark jars it was compiled against."""
+    javac = subprocess.run(["javac", "-version"], capture_output=True, text=True)
+    digest = hashlib.sha256((javac.stdout + javac.stderr).encode())
+    for path in [*sources, *_spark_jars()]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.suffix == ".java" else str(path.stat().st_size).encode())
+    return digest.hexdigest()
+
+
+def build(jar: Path) -> Path:
+    """Compile lib/stacktags/jvm/*.java with javac (Java 17) into `jar`. A stamp beside the jar records what it was
+    built from, so a rerun with nothing changed compiles nothing. The jar replaces the old one only when complete."""
+    if shutil.which("javac") is None:
+        raise BuildError("javac not found: stacktags.jar is compiled from lib/stacktags/jvm at setup, which needs a "
+                         "Java 17 JDK, not only a JRE (e.g. apt-get install openjdk-17-jdk-headless)")
+    sources = sorted(JAVA_SOURCES.glob("*.java"))
+    key = _source_key(sources)
+    stamp = jar.with_name(jar.name + ".stamp")
+    if jar.is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stacktags-javac-") as classes:
+        compiled = subprocess.run(
+            ["javac", "--release", "17", "-Xlint:all,-path", "-Werror", "-d", classes,
+             "-cp", ":".join(str(path) for path in _spark_jars()), *map(str, sources)],
+            capture_output=True, text=True)
+        if compiled.returncode != 0:
+            raise BuildError(f"javac failed on {JAVA_SOURCES}:\n{compiled.stdout}{compiled.stderr}")
+        partial = jar.with_name(jar.name + ".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: stacktags\n\n")
+            for path in sorted(Path(classes).rglob("*.class")):
+                archive.write(path, path.relative_to(classes).as_posix())
+        partial.replace(jar)
+    stamp.write_text(key)
+    return jar
 
 
 def _resolve_with_spark(packages: list[str], exclude: list[str]) -> list[str]:
@@ -59,7 +116,7 @@ def bundle(jars: list[str], dest: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stacktags.jars", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["resolve", "bundle"])
+    parser.add_argument("action", choices=["build", "resolve", "bundle"])
     parser.add_argument("dest", nargs="?", type=Path, help="with bundle: the folder to fill")
     parser.add_argument("--record", type=Path, default=Path("var/jars-resolved.json"),
                         help="where the last resolution is remembered (default: var/jars-resolved.json)")
@@ -68,12 +125,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.action == "bundle" and args.dest is None:
         parser.error("bundle needs a destination folder")
     cfg = config.from_arguments(args)
-    jars = resolve(cfg.get("jars", "packages", []), cfg.get("jars", "exclude", []), args.record)
-    if args.action == "resolve":
-        print(f"{len(jars)} jars resolved for {', '.join(cfg.get('jars', 'packages', []))}")
-        return
-    dest = bundle(jars, args.dest)
-    print(f"{len(jars)} jars copied to {dest}; on the cluster set [jars] dir = \"{dest}\" in the conf file")
+    try:
+        if args.action == "build":
+            jar = build(Path(cfg.require("jars", "project")))
+            print(f"{jar} is up to date with {JAVA_SOURCES}")
+            return
+        jars = resolve(cfg.get("jars", "packages", []), cfg.get("jars", "exclude", []), args.record)
+        if args.action == "resolve":
+            print(f"{len(jars)} jars resolved for {', '.join(cfg.get('jars', 'packages', []))}")
+            return
+        dest = bundle([*jars, str(build(Path(cfg.require("jars", "project"))))], args.dest)
+    except (BuildError, config.ConfigError) as err:
+        raise SystemExit(f"stacktags.jars: {err}") from err
+    print(f"{len(jars) + 1} jars copied to {dest}; on the cluster set [jars] dir = \"{dest}\" in the conf file")
 
 
 if __name__ == "__main__":
