@@ -45,11 +45,18 @@ def read_questions(spark: SparkSession, source: str, encoding: str, max_body_byt
     raise ValueError(f"{source}: not a table, a Delta folder, or a folder with {QUESTIONS.file_name}")
 
 
+def one_row_per_id(questions: DataFrame) -> DataFrame:
+    """The questions with each Id once. The Ids alone are checked first: a source rarely repeats one (a bronze table
+    never does), and dropDuplicates would shuffle every title and body to find none."""
+    repeated = questions.groupBy("Id").count().where("count > 1")
+    return questions if repeated.isEmpty() else questions.dropDuplicates(["Id"])
+
+
 def score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
     version, model, _ = load_model(spark, cfg, version)
     questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
                                            cfg.require("ingest", "max_body_bytes"))
-    questions = questions.dropDuplicates(["Id"])
+    questions = one_row_per_id(questions)
     table = cfg.table(PREDICTIONS_TABLE)
     if spark.catalog.tableExists(table):
         done = spark.table(table).where(F.col("model_version") == version).select("Id")

@@ -39,15 +39,24 @@ def _scanners(spark: SparkSession):
     return spark.sparkContext._jvm.stacktags.TextPreparation
 
 
+def _missing(spark: SparkSession, *names: str) -> bool:
+    """A UDF is registered once per session: registering it again replaces it, with a warning each time."""
+    return not all(spark.catalog.functionExists(name) for name in names)
+
+
 def prose_and_code(spark: SparkSession, body: Column) -> tuple[Column, Column]:
-    _scanners(spark).register(spark._jsparkSession)
+    scanners = _scanners(spark)
+    if _missing(spark, "stacktags_prose", "stacktags_code"):
+        scanners.register(spark._jsparkSession)
     return F.call_udf("stacktags_prose", body), F.call_udf("stacktags_code", body)
 
 
 def tokens_of(spark: SparkSession, text: Column, stop_words: list[str]) -> Column:
     """The tokens of text minus stop_words, by a UDF named after its stop words (one per list in a session)."""
     name = "stacktags_tokens_" + hashlib.sha256("\n".join(stop_words).encode()).hexdigest()[:16]
-    _scanners(spark).registerTokens(spark._jsparkSession, name, stop_words)
+    scanners = _scanners(spark)
+    if _missing(spark, name):
+        scanners.registerTokens(spark._jsparkSession, name, stop_words)
     return F.call_udf(name, text)
 
 
