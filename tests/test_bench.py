@@ -8,7 +8,7 @@ from conftest import ROOT, SAMPLE
 
 from stacktags.bench import StageResult, plot_scaling, run_measured, scaling_table, table
 
-STAGES = ["ingest", "clean", "train", "evaluate", "score", "seed"]
+STAGES = ["ingest", "clean", "train", "train-1000", "evaluate", "score", "seed"]
 QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.warm_start_iter=5",
          "--set", "train.max_iter=10"]
 
@@ -27,6 +27,8 @@ def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
     assert list(rows) == STAGES
     assert rows["score"] == "300" and rows["clean"] == "300"
     assert rows["seed"] == "300"
+    # evaluate and score take the train stage's model (1), not the newer one of train-1000 (2)
+    assert "evaluate --target local" in result.stderr and result.stderr.count("--model-version 1\n") == 2
     assert "settings: train.num_tags=20" in record.read_text()
     assert "End to end (ingest + clean + train + evaluate + score): stacktags" in record.read_text()
 

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from stacktags import config
+from stacktags.model import MODELS_TABLE
 
 STAGES = {
     # name: (job, job options given the corpus folder and the database)
@@ -41,10 +42,11 @@ STAGES = {
     "clean-rerun": ("clean", lambda corpus, db: []),  # nothing new: nothing prepared
     "train": ("train", lambda corpus, db: []),
     "train-1000": ("train", lambda corpus, db: ["--set", "train.num_tags=1000"]),
-    "evaluate": ("evaluate", lambda corpus, db: []),  # the newest model
-    "score": ("score", lambda corpus, db: ["--source", f"{db}.questions_raw"]),  # every question, newest model
+    "evaluate": ("evaluate", lambda corpus, db: []),  # the model of the train stage (see trained_model)
+    "score": ("score", lambda corpus, db: ["--source", f"{db}.questions_raw"]),  # every question
     "seed": (None, None),  # the seed's approach end to end: not a Spark job (see stacktags.seed)
 }
+MODEL_USERS = ("evaluate", "score")
 END_TO_END = ("ingest", "clean", "train", "evaluate", "score")  # the stages a user runs to go from CSV to tags
 SAMPLE_SECONDS = 0.25
 MB = 1024 * 1024
@@ -108,6 +110,17 @@ def last_run_rows(warehouse: Path, database: str, job: str) -> int:
     runs = read_delta(warehouse / f"{database}.db" / "job_runs", ["job", "ended_at", "rows_in"]).to_pylist()
     latest = max((run for run in runs if run["job"] == job), key=lambda run: run["ended_at"])
     return latest["rows_in"]
+
+
+def trained_model(warehouse: Path, database: str, num_tags: int) -> int | None:
+    """The newest model of the train stage's `num_tags` tags, for evaluate and score: the jobs' default, the newest
+    model of all, would be a train-1000 model whenever that stage ran after train (or in an earlier --reuse run)."""
+    location = warehouse / f"{database}.db" / MODELS_TABLE
+    if not (location / "_delta_log").is_dir():
+        return None
+    rows = read_delta(location, ["version", "params"]).to_pylist()
+    return max((row["version"] for row in rows if dict(row["params"] or []).get("num_tags") == str(num_tags)),
+               default=None)
 
 
 def machine() -> str:
@@ -218,8 +231,13 @@ def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path,
     if job is None:
         command = [sys.executable, "-m", "stacktags.seed", str(corpus)]
     else:
+        # the stage's own options last: train-1000 learns 1,000 tags whatever --set train.num_tags says
         command = [str(root / "scripts" / "submit.sh"), job, "--target", args.target, "--warehouse", str(warehouse),
-                   *options(corpus, cfg.database), *[f"--set={s}" for s in args.set]]
+                   *[f"--set={s}" for s in args.set], *options(corpus, cfg.database)]
+        num_tags = config.load(cfg.path, settings=args.set).require("train", "num_tags")
+        version = trained_model(warehouse, cfg.database, num_tags) if stage in MODEL_USERS else None
+        if version is not None:
+            command += ["--model-version", str(version)]
     print(f"[bench] {stage}: {shlex.join(command)}", file=sys.stderr, flush=True)
     wall, peak_jvm, peak_tree, finished = run_measured(command, log, args.seed_timeout if job is None else None)
     rows = seed_rows(log) if job is None else last_run_rows(warehouse, cfg.database, job)
