@@ -10,9 +10,9 @@ The clean job applies it to bronze rows, and the trained model carries the same 
 cannot drift apart.
 
 The work itself is done by hand-written scanners in Java (lib/stacktags/jvm/TextPreparation.java, built into
-stacktags.jar by scripts/setup.sh and shipped by the jar bundle): each output is one pass over the text, where the
-regular expressions they replace (documented there) took ten, at a third of the speed. The stages register them as
-Java UDFs in the session, so they run in the executors' JVMs, without Python.
+stacktags.jar by scripts/setup.sh and shipped by the jar bundle). Each output is one pass over the text; the
+regular expressions they replace (documented there) took ten passes and four times as long. The stages register them
+as Java UDFs in the session, so they run in the executors' JVMs, without Python.
 """
 
 from __future__ import annotations
