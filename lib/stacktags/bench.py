@@ -114,7 +114,8 @@ def last_run_rows(warehouse: Path, database: str, job: str) -> int:
 
 def trained_model(warehouse: Path, database: str, num_tags: int) -> int | None:
     """The newest model of the train stage's `num_tags` tags, for evaluate and score: the jobs' default, the newest
-    model of all, would be a train-1000 model whenever that stage ran after train (or in an earlier --reuse run)."""
+    model of all, would be a train-1000 model whenever that stage ran after train (or in an earlier --reuse run).
+    None when there is no such model: then the jobs take their default."""
     location = warehouse / f"{database}.db" / MODELS_TABLE
     if not (location / "_delta_log").is_dir():
         return None

@@ -17,6 +17,7 @@ as Java UDFs in the session, so they run in the executors' JVMs, without Python.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from pyspark import keyword_only
@@ -36,7 +37,7 @@ JVM_CLASS = "stacktags.TextPreparation"
 def _scanners(spark: SparkSession):
     """The JVM class of the scanners; a clear error when stacktags.jar is not on the classpath."""
     require_class(spark, JVM_CLASS, "stacktags.jar (the text scanners, built by scripts/setup.sh)")
-    return spark.sparkContext._jvm.stacktags.TextPreparation
+    return functools.reduce(getattr, JVM_CLASS.split("."), spark.sparkContext._jvm)
 
 
 def _missing(spark: SparkSession, *names: str) -> bool:
