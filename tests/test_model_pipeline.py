@@ -96,6 +96,9 @@ def test_score_is_incremental_and_idempotent(spark, trained):
     run("score", trained, "--source", str(SAMPLE))  # the same questions from the CSV folder
     assert spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"] == version
     assert spark.table(table).count() == 2000
+    runs = spark.sql(f"SELECT rows_in, rows_out FROM {trained.table('job_runs')} WHERE job = 'score' "
+                     "ORDER BY started_at").collect()
+    assert [(r["rows_in"], r["rows_out"]) for r in runs] == [(2000, 2000), (0, 0), (0, 0)]
 
 
 def test_unknown_model_version_is_a_clear_error(spark, trained):

@@ -11,11 +11,11 @@ from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import IDF, Normalizer
 from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
 
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
 from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, decide, renumber_columns, tag_indices, tfidf_normalised,
+                                  by_frequency, column_ranks, renumber_columns, tag_indices, tfidf_normalised,
                                   vectors_to_csr)
 
 TAGS = ["java", "python", "sql"]
@@ -191,20 +191,81 @@ def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, 
     assert np.abs(together.coefficients).max() > 0.1  # both learnt something
 
 
-def test_decision_rule_thresholds_at_least_one_at_most_k():
-    probabilities = np.array([[0.9, 0.6, 0.2],    # java and python pass their thresholds
-                              [0.1, 0.2, 0.3],    # none passes: the most probable is given anyway
-                              [0.95, 0.9, 0.85]])  # all pass: at most 2
-    predicted, scores = decide(probabilities, np.array(TAGS), np.array([0.5, 0.5, 0.9]), 1, 2, top=2)
-    assert predicted.to_pylist() == [["java", "python"], ["sql"], ["java", "python"]]
-    assert [(s["tag"], s["probability"]) for s in scores.to_pylist()[1]] == [("sql", pytest.approx(0.3)),
-                                                                          ("python", pytest.approx(0.2))]
+def vector_rows(spark, vectors):
+    """(i, features) rows, i numbering the vectors."""
+    schema = StructType([StructField("i", IntegerType()), StructField("features", VectorUDT())])
+    return spark.createDataFrame(list(enumerate(vectors)), schema)
 
 
-def test_decision_rule_prefers_a_passing_tag_over_a_more_probable_one_that_fails():
-    probabilities = np.array([[0.45, 0.3, 0.1]])  # java is most probable but under 0.5; python passes at 0.2
-    predicted, _ = decide(probabilities, np.array(TAGS), np.array([0.5, 0.2, 0.9]), 1, 3, top=3)
-    assert predicted.to_pylist() == [["python"]]
+def predict(spark, probabilities, thresholds, min_tags, max_tags, top):
+    """(predicted tags, top (tag, probability) pairs) per row, from a model made to give these probabilities: row i
+    has feature i alone, with weight 1, and feature i's coefficients are the logits of row i's probabilities."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    rows = len(probabilities)
+    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.log(probabilities / (1 - probabilities)).astype(
+        np.float32), intercepts=np.zeros(len(TAGS), dtype=np.float32), thresholds=thresholds)
+    model._set(minTags=min_tags, maxTags=max_tags, topScores=top)
+    features = vector_rows(spark, [SparseVector(rows, [i], [1.0]) for i in range(rows)])
+    result = model.transform(features).orderBy("i").collect()
+    return ([r["predicted_tags"] for r in result],
+            [[(s["tag"], s["probability"]) for s in r["scores"]] for r in result])
+
+
+def test_decision_rule_thresholds_at_least_one_at_most_k(spark):
+    probabilities = [[0.9, 0.6, 0.2],    # java and python pass their thresholds
+                     [0.1, 0.2, 0.3],    # none passes: the most probable is given anyway
+                     [0.95, 0.9, 0.85]]  # all pass: at most 2
+    predicted, scores = predict(spark, probabilities, [0.5, 0.5, 0.9], 1, 2, top=2)
+    assert predicted == [["java", "python"], ["sql"], ["java", "python"]]
+    assert scores[1] == [("sql", pytest.approx(0.3)), ("python", pytest.approx(0.2))]
+
+
+def test_decision_rule_prefers_a_passing_tag_over_a_more_probable_one_that_fails(spark):
+    probabilities = [[0.45, 0.3, 0.1]]  # java is most probable but under 0.5; python passes at 0.2
+    predicted, _ = predict(spark, probabilities, [0.5, 0.2, 0.9], 1, 3, top=3)
+    assert predicted == [["python"]]
+
+
+def test_decision_rule_fills_up_to_min_tags_and_breaks_ties_by_tag_order(spark):
+    probabilities = [[0.3, 0.6, 0.3],  # python passes; two more wanted: java and sql tie, java is listed first
+                     [0.4, 0.4, 0.4]]  # none passes, all tie: the list order decides
+    predicted, scores = predict(spark, probabilities, [0.5, 0.5, 0.5], 3, 3, top=2)
+    assert predicted == [["python", "java", "sql"], ["java", "python", "sql"]]
+    assert [tag for tag, _ in scores[1]] == ["java", "python"]
+
+
+def test_prediction_in_the_jvm_equals_the_rule_computed_with_numpy(spark):
+    """TagScorer against a direct numpy statement of the model and the decision rule, on random sparse and dense
+    rows of a random 20-tag model with random thresholds."""
+    rng = np.random.default_rng(7)
+    rows, width, tags = 200, 50, [f"t{k}" for k in range(20)]
+    dense = rng.normal(size=(rows, width)) * (rng.random((rows, width)) < 0.2)
+    coefficients = rng.normal(size=(width, len(tags))).astype(np.float32)
+    intercepts = rng.normal(size=len(tags)).astype(np.float32)
+    thresholds = rng.uniform(0.2, 0.8, size=len(tags))
+    model = MultilabelLogisticModel(tags=tags, coefficients=coefficients, intercepts=intercepts,
+                                    thresholds=list(thresholds))
+    model._set(minTags=2, maxTags=4, topScores=3, probabilitiesCol="p")
+    vectors = [DenseVector(r) if i % 2 else SparseVector(width, {j: v for j, v in enumerate(r) if v}) for i, r in
+               enumerate(dense)]
+    result = model.transform(vector_rows(spark, vectors)).orderBy("i").collect()
+
+    probabilities = 1 / (1 + np.exp(-(dense @ coefficients.astype(np.float64) + intercepts)))
+    assert np.allclose([r["p"] for r in result], probabilities, atol=1e-6)
+    for row, p in zip(result, probabilities):
+        ranked = sorted(range(len(tags)), key=lambda k: -p[k])
+        passing = [k for k in ranked if p[k] >= thresholds[k]]
+        chosen = (passing + [k for k in ranked if p[k] < thresholds[k]])[:min(max(len(passing), 2), 4)]
+        assert row["predicted_tags"] == [tags[k] for k in chosen]
+        assert [s["tag"] for s in row["scores"]] == [tags[k] for k in ranked[:3]]
+
+
+def test_a_vector_of_another_width_than_the_model_is_an_error(spark):
+    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 3), dtype=np.float32),
+                                    intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.5] * 3)
+    features = vector_rows(spark, [SparseVector(5, [4], [1.0])])
+    with pytest.raises(Exception, match="a feature vector of size 5, the model has 4 features"):
+        model.transform(features).collect()
 
 
 def test_vectors_from_arrow_sparse_and_dense_rows_in_a_sliced_batch(spark):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import tempfile
 import time
 from typing import Iterator
 
@@ -26,11 +27,14 @@ from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
+from pyspark.sql.classic.column import Column, _to_java_column
 
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised, reuse_freed_memory
+from stacktags.session import project_class
 
 log = logging.getLogger(__name__)
+
+SCORER_CLASS = "stacktags.TagScorer"  # the prediction, in stacktags.jar (lib/stacktags/jvm)
 
 class ModelMismatchError(ValueError):
     """A saved model whose parts (tags, thresholds, coefficients, intercepts) disagree."""
@@ -415,6 +419,7 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         self._set_multilabel_defaults()
         self.coefficients = coefficients
         self.intercepts = intercepts
+        self._weights = None  # (what they were made from, the JVM broadcast): see _broadcast_weights
         if tags is not None:
             self._set(tags=tags)
         if thresholds is not None:
@@ -428,36 +433,34 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         return self
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        """Adds the predicted tags, the top scores and, if probabilitiesCol is set, every tag's probability. The
+        prediction runs in the JVM (TagScorer, in stacktags.jar), with the coefficients broadcast once per model."""
         spark = dataset.sparkSession
-        tags = np.array(self.getOrDefault(self.tags))
-        thresholds = np.array(self.getOrDefault(self.thresholds))
-        weights = spark.sparkContext.broadcast((self.coefficients, self.intercepts))
-        min_tags, max_tags = self.getOrDefault(self.minTags), self.getOrDefault(self.maxTags)
-        top = min(self.getOrDefault(self.topScores), len(tags))
         with_probabilities = bool(self.getOrDefault(self.probabilitiesCol))
-        fields = [StructField("predicted", ArrayType(StringType())),
-                  StructField("scores", ArrayType(StructType([StructField("tag", StringType()),
-                                                              StructField("probability", FloatType())])))]
-        if with_probabilities:
-            fields.append(StructField("probabilities", ArrayType(FloatType())))
-
-        @F.arrow_udf(StructType(fields))
-        def predict(features: pa.Array) -> pa.Array:
-            coefficients, intercepts = weights.value
-            probabilities = probabilities_of(vectors_to_csr(features), coefficients, intercepts)
-            predicted, scores = decide(probabilities, tags, thresholds, min_tags, max_tags, top)
-            columns = [predicted, scores]
-            if with_probabilities:
-                columns.append(pa.FixedSizeListArray.from_arrays(probabilities.astype(np.float32).ravel(),
-                                                                 len(tags)).cast(pa.list_(pa.float32())))
-            return pa.StructArray.from_arrays(columns, names=[f.name for f in fields])
-
-        result = dataset.withColumn("_prediction", predict(F.col(self.getFeaturesCol())))
+        prediction = project_class(spark, SCORER_CLASS).predict(
+            _to_java_column(F.col(self.getFeaturesCol())), self._broadcast_weights(spark),
+            list(self.getOrDefault(self.tags)), [float(t) for t in self.getOrDefault(self.thresholds)],
+            self.getOrDefault(self.minTags), self.getOrDefault(self.maxTags), self.getOrDefault(self.topScores),
+            with_probabilities)
+        result = dataset.withColumn("_prediction", Column(prediction))
         columns = {self.getPredictionCol(): F.col("_prediction.predicted"),
                    self.getOrDefault(self.scoresCol): F.col("_prediction.scores")}
         if with_probabilities:
             columns[self.getOrDefault(self.probabilitiesCol)] = F.col("_prediction.probabilities")
         return result.withColumns(columns).drop("_prediction")
+
+    def _broadcast_weights(self, spark: SparkSession):
+        """The coefficients and intercepts as a JVM broadcast, made once per model and SparkContext."""
+        key = (spark.sparkContext, self.coefficients, self.intercepts)
+        if self._weights is None or any(a is not b for a, b in zip(self._weights[0], key)):
+            with tempfile.TemporaryDirectory(prefix="stacktags-model-") as folder:
+                coefficients = f"{folder}/coefficients.f32"
+                np.ascontiguousarray(self.coefficients, dtype="<f4").tofile(coefficients)
+                weights = project_class(spark, SCORER_CLASS).broadcast(
+                    spark._jsparkSession, coefficients, int(self.coefficients.shape[0]),
+                    [float(b) for b in self.intercepts])
+            self._weights = (key, weights)
+        return self._weights[1]
 
     def write(self) -> MLWriter:
         return _ModelWriter(self)
@@ -465,34 +468,6 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
     @classmethod
     def read(cls) -> MLReader:
         return _ModelReader(cls)
-
-
-def probabilities_of(features: sp.csr_matrix, coefficients: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
-    """(n, D) features, (D, K) coefficients -> (n, K) probabilities."""
-    return 1.0 / (1.0 + np.exp(-(features @ coefficients + intercepts)))
-
-
-def decide(probabilities: np.ndarray, tags: np.ndarray, thresholds: np.ndarray, min_tags: int, max_tags: int,
-           top: int) -> tuple[pa.ListArray, pa.ListArray]:
-    """The decision rule: tags at or above their threshold, most probable first, at least min_tags, at most max_tags
-    (too few passing: the most probable of the rest fill in). Returns, as Arrow columns, each row's predicted tags
-    and its top `top` (tag, probability) pairs. Vectorised over the rows."""
-    rows, width = probabilities.shape
-    order = np.argsort(-probabilities, axis=1, kind="stable")
-    passes = np.take_along_axis(probabilities >= thresholds, order, axis=1)
-    counts = np.minimum(np.clip(passes.sum(axis=1), min_tags, max_tags), width)
-    # passing tags first, then the rest, each group most probable first; keep each row's first `counts`
-    preference = np.take_along_axis(order, np.argsort(~passes, axis=1, kind="stable"), axis=1)
-    chosen = preference[np.arange(width) < counts[:, None]]
-    predicted = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32()),
-                                         pa.array(tags[chosen]))
-    best = order[:, :top]
-    pairs = pa.StructArray.from_arrays(
-        [pa.array(tags[best].ravel()),
-         pa.array(np.take_along_axis(probabilities, best, axis=1).ravel().astype(np.float32))],
-        names=["tag", "probability"])
-    scores = pa.ListArray.from_arrays(pa.array(np.arange(0, rows * top + 1, top), pa.int32()), pairs)
-    return predicted, scores
 
 
 def check_consistent(model: MultilabelLogisticModel) -> None:

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from stacktags.config import Config
 from stacktags.ingest import QUESTIONS, REJECT_REASON, parse_rows, path_exists, read_as_strings
 from stacktags.model import load_model
-from stacktags.tables import append
+from stacktags.tables import append_counted
 
 PREDICTIONS_TABLE = "predictions"
 
@@ -21,8 +21,7 @@ PREDICTIONS_TABLE = "predictions"
 @dataclass
 class ScoreResult:
     version: int
-    candidates: int  # questions read that were not yet scored by this model version
-    scored: int
+    scored: int  # questions read that were not yet scored by this model version: all are scored
     unreadable: int  # rows of a CSV source that failed parsing (not scored; see the ingest job for quarantine)
 
     def summary(self) -> str:
@@ -61,12 +60,10 @@ def score(spark: SparkSession, cfg: Config, source: str, version: int | None = N
     if spark.catalog.tableExists(table):
         done = spark.table(table).where(F.col("model_version") == version).select("Id")
         questions = questions.join(done, "Id", "left_anti")
-    questions = questions.cache()
-    candidates = questions.count()
-    if candidates:
-        predictions = model.transform(questions).select(
-            "Id", F.col("predicted_tags").alias("tags"), "scores", F.lit(version).alias("model_version"),
-            F.current_timestamp().alias("scored_at"))
-        append(predictions, table)
-    questions.unpersist()
-    return ScoreResult(version, candidates, candidates, unreadable)
+    if questions.isEmpty():
+        return ScoreResult(version, 0, unreadable)
+    predictions = model.transform(questions).select(
+        "Id", F.col("predicted_tags").alias("tags"), "scores", F.lit(version).alias("model_version"),
+        F.current_timestamp().alias("scored_at"))
+    # counted by the write itself: no cache of every title and body for a count of their own
+    return ScoreResult(version, append_counted(spark, predictions, table), unreadable)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -74,3 +75,10 @@ def require_class(spark: SparkSession, class_name: str, what: str) -> None:
             f"give spark-submit --packages / --jars yourself; for clusters without internet use scripts/bundle-jars.sh "
             f"and set [jars] dir in the conf file."
         ) from err
+
+
+def project_class(spark: SparkSession, class_name: str):
+    """A class of stacktags.jar (the project's Java code), through Py4J; a ClasspathError naming the jar when it is
+    not on the classpath."""
+    require_class(spark, class_name, "stacktags.jar (the project's Java code, built by scripts/setup.sh)")
+    return functools.reduce(getattr, class_name.split("."), spark.sparkContext._jvm)

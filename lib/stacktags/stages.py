@@ -55,6 +55,6 @@ def run_evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -
 def run_score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
     with recorded_run(spark, cfg, "score") as run:
         result = score(spark, cfg, source, version)
-        run.rows_in, run.rows_out, run.rows_rejected = result.candidates, result.scored, result.unreadable
+        run.rows_in, run.rows_out, run.rows_rejected = result.scored, result.scored, result.unreadable
         run.details = {"model_version": result.version, "source": source}
     return result

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+HISTORY_SEARCHED = 100  # commits searched for one's own append: concurrent writers do not make that many at once
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,20 @@ def replace(spark: SparkSession, source: DataFrame, table: str) -> WriteCounts:
 def append(source: DataFrame, table: str) -> None:
     """Append to a Delta table, creating it on the first write."""
     source.write.format("delta").mode("append").saveAsTable(table)
+
+
+def append_counted(spark: SparkSession, source: DataFrame, table: str) -> int:
+    """append(), returning the rows written, from the commit's own metrics: counted as they were written, with no
+    pass of their own. The commit is found by a tag in its userMetadata, so another writer's commit is never counted;
+    a write that creates the table is its version 0 (Delta keeps no userMetadata for CREATE TABLE AS SELECT)."""
+    creates = not spark.catalog.tableExists(table)
+    tag = f"stacktags-append-{uuid.uuid4().hex}"
+    source.write.format("delta").mode("append").option("userMetadata", tag).saveAsTable(table)
+    history = DeltaTable.forName(spark, table).history(HISTORY_SEARCHED)
+    commit = history.where(F.col("version") == 0 if creates else F.col("userMetadata") == tag).first()
+    if commit is None:
+        raise RuntimeError(f"{table}: the append tagged {tag} is not among the last {HISTORY_SEARCHED} commits")
+    return int(commit["operationMetrics"]["numOutputRows"])
 
 
 def table_version(spark: SparkSession, table: str) -> int:

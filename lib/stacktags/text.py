@@ -17,7 +17,6 @@ as Java UDFs in the session, so they run in the executors' JVMs, without Python.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
 from pyspark import keyword_only
@@ -29,15 +28,9 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stacktags.session import require_class
+from stacktags.session import project_class
 
 JVM_CLASS = "stacktags.TextPreparation"
-
-
-def _scanners(spark: SparkSession):
-    """The JVM class of the scanners; a clear error when stacktags.jar is not on the classpath."""
-    require_class(spark, JVM_CLASS, "stacktags.jar (the text scanners, built by scripts/setup.sh)")
-    return functools.reduce(getattr, JVM_CLASS.split("."), spark.sparkContext._jvm)
 
 
 def _missing(spark: SparkSession, *names: str) -> bool:
@@ -46,7 +39,7 @@ def _missing(spark: SparkSession, *names: str) -> bool:
 
 
 def prose_and_code(spark: SparkSession, body: Column) -> tuple[Column, Column]:
-    scanners = _scanners(spark)
+    scanners = project_class(spark, JVM_CLASS)
     if _missing(spark, "stacktags_prose", "stacktags_code"):
         scanners.register(spark._jsparkSession)
     return F.call_udf("stacktags_prose", body), F.call_udf("stacktags_code", body)
@@ -55,7 +48,7 @@ def prose_and_code(spark: SparkSession, body: Column) -> tuple[Column, Column]:
 def tokens_of(spark: SparkSession, text: Column, stop_words: list[str]) -> Column:
     """The tokens of text minus stop_words, by a UDF named after its stop words (one per list in a session)."""
     name = "stacktags_tokens_" + hashlib.sha256("\n".join(stop_words).encode()).hexdigest()[:16]
-    scanners = _scanners(spark)
+    scanners = project_class(spark, JVM_CLASS)
     if _missing(spark, name):
         scanners.registerTokens(spark._jsparkSession, name, stop_words)
     return F.call_udf(name, text)

@@ -1,0 +1,211 @@
+package stacktags;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.ml.linalg.SparseVector;
+import org.apache.spark.ml.linalg.Vector;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.api.java.UDF1;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+
+/**
+ * The prediction of stacktags' multilabel model (lib/stacktags/multilabel.py, MultilabelLogisticModel), run by Spark
+ * as a Java UDF over the feature vectors: per tag, probability = sigmoid(features · coefficients + intercept); then
+ * the decision rule: the tags whose probability reaches their threshold, most probable first, at least minTags (the
+ * most probable of the rest fill in) and at most maxTags; and the top `top` (tag, probability) pairs. Ties go to the
+ * tag listed first.
+ *
+ * <p>It runs in the executors' JVMs, so scoring needs no Python worker and no Arrow copy of the vectors. The
+ * coefficients reach the executors once, as a broadcast, laid out feature by feature: a row's sparse features each
+ * read one contiguous run of numTags floats.
+ */
+public final class TagScorer {
+    private TagScorer() {}
+
+    /** The model's weights, as the executors hold them. */
+    public static final class Weights implements Serializable {
+        private static final long serialVersionUID = 1L;
+        final int numFeatures;
+        final int numTags;
+        final float[] coefficients; // [feature * numTags + tag]
+        final float[] intercepts;
+
+        Weights(int numFeatures, int numTags, float[] coefficients, float[] intercepts) {
+            this.numFeatures = numFeatures;
+            this.numTags = numTags;
+            this.coefficients = coefficients;
+            this.intercepts = intercepts;
+        }
+    }
+
+    /**
+     * Broadcasts the weights. coefficientsFile holds numFeatures x numTags float32, little-endian, row-major (one row
+     * per feature), as numpy's tofile writes them: a file, because Py4J would send a large array item by item.
+     */
+    public static Broadcast<Weights> broadcast(SparkSession spark, String coefficientsFile, int numFeatures,
+                                               List<Double> intercepts) throws IOException {
+        int numTags = intercepts.size();
+        float[] coefficients = new float[Math.multiplyExact(numFeatures, numTags)];
+        try (FileChannel file = FileChannel.open(Path.of(coefficientsFile), StandardOpenOption.READ)) {
+            if (file.size() != 4L * coefficients.length) {
+                throw new IllegalArgumentException(coefficientsFile + ": " + file.size() + " bytes, not the 4 x "
+                        + numFeatures + " x " + numTags + " of the coefficients");
+            }
+            file.map(FileChannel.MapMode.READ_ONLY, 0, file.size()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+                    .get(coefficients);
+        }
+        float[] interceptValues = new float[numTags];
+        for (int t = 0; t < numTags; t++) interceptValues[t] = intercepts.get(t).floatValue();
+        return JavaSparkContext.fromSparkContext(spark.sparkContext())
+                .broadcast(new Weights(numFeatures, numTags, coefficients, interceptValues));
+    }
+
+    /**
+     * The prediction of features (an ML vector column) as struct&lt;predicted: array&lt;string&gt;, scores:
+     * array&lt;struct&lt;tag, probability: float&gt;&gt;[, probabilities: array&lt;float&gt;]&gt;; null for a null vector.
+     */
+    public static Column predict(Column features, Broadcast<Weights> weights, List<String> tags,
+                                 List<Double> thresholds, int minTags, int maxTags, int top,
+                                 boolean withProbabilities) {
+        Decision decision = new Decision(weights, tags.toArray(new String[0]),
+                thresholds.stream().mapToDouble(Double::doubleValue).toArray(), minTags, maxTags, top,
+                withProbabilities);
+        return functions.udf(decision, resultType(withProbabilities)).apply(features);
+    }
+
+    static DataType resultType(boolean withProbabilities) {
+        DataType pair = DataTypes.createStructType(new StructField[] {
+            DataTypes.createStructField("tag", DataTypes.StringType, true),
+            DataTypes.createStructField("probability", DataTypes.FloatType, true)});
+        StructField predicted = DataTypes.createStructField("predicted",
+                DataTypes.createArrayType(DataTypes.StringType, true), true);
+        StructField scores = DataTypes.createStructField("scores", DataTypes.createArrayType(pair, true), true);
+        StructField probabilities = DataTypes.createStructField("probabilities",
+                DataTypes.createArrayType(DataTypes.FloatType, true), true);
+        return DataTypes.createStructType(withProbabilities
+                ? new StructField[] {predicted, scores, probabilities} : new StructField[] {predicted, scores});
+    }
+
+    /** The UDF: a model's broadcast weights with its tags and decision settings, shipped with the plan. */
+    static final class Decision implements UDF1<Vector, Row> {
+        private static final long serialVersionUID = 1L;
+        private final Broadcast<Weights> weights;
+        private final String[] tags;
+        private final double[] thresholds;
+        private final int minTags;
+        private final int maxTags;
+        private final int top;
+        private final boolean withProbabilities;
+
+        Decision(Broadcast<Weights> weights, String[] tags, double[] thresholds, int minTags, int maxTags, int top,
+                 boolean withProbabilities) {
+            if (tags.length != thresholds.length || tags.length != weights.value().numTags) {
+                throw new IllegalArgumentException(tags.length + " tags, " + thresholds.length + " thresholds, "
+                        + weights.value().numTags + " coefficients per feature");
+            }
+            this.weights = weights;
+            this.tags = tags;
+            this.thresholds = thresholds;
+            this.minTags = Math.min(minTags, tags.length);
+            this.maxTags = Math.min(maxTags, tags.length);
+            this.top = Math.min(top, tags.length);
+            this.withProbabilities = withProbabilities;
+        }
+
+        @Override
+        public Row call(Vector features) {
+            if (features == null) return null;
+            float[] probabilities = probabilities(weights.value(), features);
+            int numTags = tags.length;
+            // best first: the top `top` of all tags; the most probable passing and failing tags, maxTags of each
+            int[] best = new int[top];
+            int[] passing = new int[maxTags];
+            int[] failing = new int[maxTags];
+            int bestCount = 0;
+            int passingCount = 0;
+            int failingCount = 0;
+            int passed = 0;
+            for (int t = 0; t < numTags; t++) {
+                bestCount = insert(best, bestCount, t, probabilities);
+                if (probabilities[t] >= thresholds[t]) {
+                    passed++;
+                    passingCount = insert(passing, passingCount, t, probabilities);
+                } else {
+                    failingCount = insert(failing, failingCount, t, probabilities);
+                }
+            }
+            int count = Math.min(Math.max(passed, minTags), maxTags);
+            String[] predicted = new String[count];
+            for (int i = 0; i < count; i++) {
+                predicted[i] = tags[i < passingCount ? passing[i] : failing[i - passingCount]];
+            }
+            Row[] scores = new Row[bestCount];
+            for (int i = 0; i < bestCount; i++) {
+                scores[i] = RowFactory.create(tags[best[i]], probabilities[best[i]]);
+            }
+            if (!withProbabilities) return RowFactory.create(predicted, scores);
+            Float[] boxed = new Float[numTags];
+            for (int t = 0; t < numTags; t++) boxed[t] = probabilities[t];
+            return RowFactory.create(predicted, scores, boxed);
+        }
+    }
+
+    /** sigmoid(features · coefficients + intercepts), one per tag. */
+    static float[] probabilities(Weights w, Vector features) {
+        if (features.size() != w.numFeatures) {
+            throw new IllegalArgumentException("a feature vector of size " + features.size() + ", the model has "
+                    + w.numFeatures + " features");
+        }
+        float[] margins = w.intercepts.clone();
+        if (features instanceof SparseVector) {
+            SparseVector sparse = (SparseVector) features;
+            int[] indices = sparse.indices();
+            double[] values = sparse.values();
+            for (int k = 0; k < indices.length; k++) {
+                addScaled(margins, w.coefficients, indices[k] * w.numTags, (float) values[k]);
+            }
+        } else {
+            double[] values = features.toArray();
+            for (int j = 0; j < values.length; j++) {
+                if (values[j] != 0) addScaled(margins, w.coefficients, j * w.numTags, (float) values[j]);
+            }
+        }
+        for (int t = 0; t < margins.length; t++) margins[t] = (float) (1.0 / (1.0 + Math.exp(-margins[t])));
+        return margins;
+    }
+
+    /** margins += scale x one feature's coefficients; in float32, as the model was trained, so the JIT vectorises. */
+    private static void addScaled(float[] margins, float[] coefficients, int offset, float scale) {
+        for (int t = 0; t < margins.length; t++) margins[t] += scale * coefficients[offset + t];
+    }
+
+    /**
+     * Offers tag t to ranked[0, count), kept most probable first with at most ranked.length entries; returns the new
+     * count. Tags come in order, so an equal probability ranks after the tags already there.
+     */
+    static int insert(int[] ranked, int count, int t, float[] probabilities) {
+        float p = probabilities[t];
+        if (count == ranked.length && (count == 0 || probabilities[ranked[count - 1]] >= p)) return count;
+        int i = Math.min(count, ranked.length - 1);
+        while (i > 0 && probabilities[ranked[i - 1]] < p) {
+            ranked[i] = ranked[i - 1];
+            i--;
+        }
+        ranked[i] = t;
+        return Math.min(count + 1, ranked.length);
+    }
+}

@@ -1,0 +1,25 @@
+"""Delta table helpers, on tables in a fresh database."""
+
+from stacktags import tables
+from stacktags.tables import append_counted
+
+
+def test_append_counted_counts_its_own_commit_on_creation_and_after(spark, fresh_cfg):
+    table = fresh_cfg().table("counted")
+    assert append_counted(spark, spark.range(7), table) == 7  # creates the table: its version 0
+    assert append_counted(spark, spark.range(3), table) == 3
+    assert spark.table(table).count() == 10
+
+
+def test_append_counted_is_not_fooled_by_another_writers_later_commit(spark, fresh_cfg, monkeypatch):
+    table = fresh_cfg().table("shared")
+    append_counted(spark, spark.range(1), table)
+    searched = tables.DeltaTable.forName
+
+    def another_writer_commits_first(session, name):  # between this append's commit and its history lookup
+        spark.range(50).write.format("delta").mode("append").saveAsTable(name)
+        return searched(session, name)
+
+    monkeypatch.setattr(tables.DeltaTable, "forName", another_writer_commits_first)
+    assert append_counted(spark, spark.range(4), table) == 4  # not 50: the newest commit is not its own
+    assert spark.table(table).count() == 55
