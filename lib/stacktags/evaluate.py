@@ -20,7 +20,8 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 from stacktags.clean import rows_of_split
 from stacktags.config import Config
 from stacktags.metrics import Metrics, evaluate_predictions
-from stacktags.model import MODELS_TABLE, classifier_of, load_model, predictor_of, probability_histograms
+from stacktags.model import (MODELS_TABLE, PROBABILITIES, classifier_of, load_model, predictor_of,
+                             probability_histograms, with_probabilities)
 from stacktags.tables import append
 
 METRICS_TABLE = "model_metrics"
@@ -61,16 +62,16 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     test = (rows_of_split(data, "test", test_from)
             .withColumn("tags", F.array_intersect("tags", known))
             .where(F.size("tags") > 0)
-            .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags")
-            .cache())
-    scored = predictor.transform(test).select(
+            .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags"))
+    # one prediction of the test rows serves the metrics, the probability histograms and the examples
+    scored = with_probabilities(predictor, test).select(
         "Id", "title", F.col("tags").alias("truth"), F.col("predicted_tags").alias("predicted"),
-        F.transform("scores", lambda s: s["tag"]).alias("ranked"), "scores").cache()
+        F.transform("scores", lambda s: s["tag"]).alias("ranked"), "scores", PROBABILITIES).cache()
     metrics = evaluate_predictions(scored, tags)
-    _, positives, negatives = probability_histograms(predictor, test)
-    examples = [row.asDict(recursive=True) for row in scored.orderBy("Id").limit(EXAMPLES).collect()]
+    positives, negatives = probability_histograms(scored, "truth", tags)
+    examples = [row.asDict(recursive=True)
+                for row in scored.drop(PROBABILITIES).orderBy("Id").limit(EXAMPLES).collect()]
     scored.unpersist()
-    test.unpersist()
 
     record_metrics(spark, cfg, version, metrics)
     out = reports_dir(cfg) / f"v{version}"

@@ -45,6 +45,7 @@ MODELS_SCHEMA = StructType([
     StructField("params", MapType(StringType(), StringType()), True),
 ])
 THRESHOLD_BUCKETS = 200
+PROBABILITIES = "_probabilities"  # the column of every tag's probability, where one is asked for
 
 
 class NoModelError(LookupError):
@@ -90,25 +91,30 @@ def predictor_of(model: PipelineModel) -> PipelineModel:
     return model.stages[-1]
 
 
-def probability_histograms(predictor: PipelineModel, rows: DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per tag, how many rows with and without the tag fall in each of THRESHOLD_BUCKETS probability buckets.
-    Counted with numpy per partition on the executors; only the (tags x buckets) counts reach the driver."""
+def with_probabilities(predictor: PipelineModel, rows: DataFrame) -> DataFrame:
+    """predictor.transform(rows), with every tag's probability in the PROBABILITIES column as well."""
     classifier = predictor.stages[-1]
-    tags = classifier.getOrDefault(classifier.tags)
-    classifier.set(classifier.probabilitiesCol, "_probabilities")
+    classifier.set(classifier.probabilitiesCol, PROBABILITIES)
     try:
-        scored = predictor.transform(rows).select("tags", "_probabilities")
-        counts = scored.mapInArrow(lambda batches: [bucket_counts(batches, tags)], "counts binary").collect()
+        return predictor.transform(rows)  # the stage reads its params here, not when the rows are computed
     finally:
         classifier.set(classifier.probabilitiesCol, "")
+
+
+def probability_histograms(scored: DataFrame, truth_col: str, tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per tag, how many rows of `scored` (from with_probabilities) with and without the tag in truth_col fall in
+    each of THRESHOLD_BUCKETS probability buckets. Counted with numpy per partition on the executors; only the
+    (tags x buckets) counts reach the driver."""
+    counts = scored.select(truth_col, PROBABILITIES).mapInArrow(
+        lambda batches: [bucket_counts(batches, tags)], "counts binary").collect()
     total = np.zeros((2, len(tags), THRESHOLD_BUCKETS))  # one row per partition
     for row in counts:
         total += np.frombuffer(row["counts"]).reshape(total.shape)
-    return tags, total[0], total[1]
+    return total[0], total[1]
 
 
 def bucket_counts(batches, tags: list[str]) -> pa.RecordBatch:
-    """Arrow batches of (tags, _probabilities) -> one row: float64 counts (2: with / without the tag, tags,
+    """Arrow batches of (true tags, probabilities) -> one row: float64 counts (2: with / without the tag, tags,
     THRESHOLD_BUCKETS) as bytes."""
     counts = np.zeros((2, len(tags), THRESHOLD_BUCKETS))
     cells = (np.arange(len(tags)) * THRESHOLD_BUCKETS)[None, :]
@@ -135,7 +141,9 @@ def tag_matrix(labels: pa.ListArray, tags: list[str]) -> np.ndarray:
 
 def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
     """Per tag, a decision threshold tuned on the validation rows (see tuned_thresholds)."""
-    _, positives, negatives = probability_histograms(predictor, validation)
+    classifier = predictor.stages[-1]
+    positives, negatives = probability_histograms(with_probabilities(predictor, validation), "tags",
+                                                  classifier.getOrDefault(classifier.tags))
     return tuned_thresholds(positives, negatives)
 
 
