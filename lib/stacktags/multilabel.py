@@ -5,6 +5,7 @@ model's tag list, thresholds, coefficients and intercepts are saved together and
 
 Training never collects the data: rows are packed once into cached sparse blocks on the executors; each L-BFGS
 iteration broadcasts the coefficients and sums the blocks' gradients with treeReduce, as MLlib does for one model.
+Prediction runs in the executors' JVMs (TagScorer, lib/stacktags/jvm), not in Python.
 """
 
 from __future__ import annotations
