@@ -260,6 +260,19 @@ def test_prediction_in_the_jvm_equals_the_rule_computed_with_numpy(spark):
         assert [s["tag"] for s in row["scores"]] == [tags[k] for k in ranked[:3]]
 
 
+def test_the_coefficients_are_broadcast_once_per_model_and_again_when_replaced(spark):
+    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.diag([4.0, 4.0, 4.0]).astype(np.float32),
+                                    intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.6] * 3)
+    rows = vector_rows(spark, [SparseVector(3, [0], [1.0])])  # probability 0.98 for one tag, 0.5 for the others
+    assert model.transform(rows).first()["predicted_tags"] == ["java"]
+    broadcast = model._broadcast_weights(spark)
+    assert model.transform(rows).first()["predicted_tags"] == ["java"]
+    assert model._broadcast_weights(spark).id() == broadcast.id()  # the second transform reused it
+    model.coefficients = np.fliplr(np.diag([4.0, 4.0, 4.0])).astype(np.float32)  # new weights, e.g. a reload
+    assert model.transform(rows).first()["predicted_tags"] == ["sql"]
+    assert model._broadcast_weights(spark).id() != broadcast.id()
+
+
 def test_a_vector_of_another_width_than_the_model_is_an_error(spark):
     model = MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 3), dtype=np.float32),
                                     intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.5] * 3)

@@ -420,7 +420,7 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         self._set_multilabel_defaults()
         self.coefficients = coefficients
         self.intercepts = intercepts
-        self._weights = None  # (what they were made from, the JVM broadcast): see _broadcast_weights
+        self._jvm_weights = None  # (what they were made from, the JVM broadcast): see _broadcast_weights
         if tags is not None:
             self._set(tags=tags)
         if thresholds is not None:
@@ -453,15 +453,15 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
     def _broadcast_weights(self, spark: SparkSession):
         """The coefficients and intercepts as a JVM broadcast, made once per model and SparkContext."""
         key = (spark.sparkContext, self.coefficients, self.intercepts)
-        if self._weights is None or any(a is not b for a, b in zip(self._weights[0], key)):
+        if self._jvm_weights is None or any(a is not b for a, b in zip(self._jvm_weights[0], key)):
             with tempfile.TemporaryDirectory(prefix="stacktags-model-") as folder:
                 coefficients = f"{folder}/coefficients.f32"
                 np.ascontiguousarray(self.coefficients, dtype="<f4").tofile(coefficients)
                 weights = project_class(spark, SCORER_CLASS).broadcast(
                     spark._jsparkSession, coefficients, int(self.coefficients.shape[0]),
                     [float(b) for b in self.intercepts])
-            self._weights = (key, weights)
-        return self._weights[1]
+            self._jvm_weights = (key, weights)
+        return self._jvm_weights[1]
 
     def write(self) -> MLWriter:
         return _ModelWriter(self)
