@@ -23,3 +23,18 @@ def test_append_counted_is_not_fooled_by_another_writers_later_commit(spark, fre
     monkeypatch.setattr(tables.DeltaTable, "forName", another_writer_commits_first)
     assert append_counted(spark, spark.range(4), table) == 4  # not 50: the newest commit is not its own
     assert spark.table(table).count() == 55
+
+
+def test_append_counted_counts_its_own_commit_when_another_writer_created_the_table_first(spark, fresh_cfg,
+                                                                                          monkeypatch):
+    table = fresh_cfg().table("raced")
+    catalog = type(spark.catalog)
+
+    def created_by_another_writer_after_the_check(self, name, *args):
+        spark.range(50).write.format("delta").mode("append").saveAsTable(name)  # version 0, untagged
+        return False
+
+    monkeypatch.setattr(catalog, "tableExists", created_by_another_writer_after_the_check)
+    assert append_counted(spark, spark.range(4), table) == 4  # version 1 is this append's, not version 0
+    monkeypatch.undo()
+    assert spark.table(table).count() == 54

@@ -94,11 +94,7 @@ def predictor_of(model: PipelineModel) -> PipelineModel:
 def with_probabilities(predictor: PipelineModel, rows: DataFrame) -> DataFrame:
     """predictor.transform(rows), with every tag's probability in the PROBABILITIES column as well."""
     classifier = predictor.stages[-1]
-    classifier.set(classifier.probabilitiesCol, PROBABILITIES)
-    try:
-        return predictor.transform(rows)  # the stage reads its params here, not when the rows are computed
-    finally:
-        classifier.set(classifier.probabilitiesCol, "")
+    return predictor.transform(rows, {classifier.probabilitiesCol: PROBABILITIES})  # on a copy: the model is unchanged
 
 
 def probability_histograms(scored: DataFrame, truth_col: str, tags: list[str]) -> tuple[np.ndarray, np.ndarray]:

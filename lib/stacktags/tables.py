@@ -73,8 +73,10 @@ def append_counted(spark: SparkSession, source: DataFrame, table: str) -> int:
     creates = not spark.catalog.tableExists(table)
     tag = f"stacktags-append-{uuid.uuid4().hex}"
     source.write.format("delta").mode("append").option("userMetadata", tag).saveAsTable(table)
-    history = DeltaTable.forName(spark, table).history(HISTORY_SEARCHED)
-    commit = history.where(F.col("version") == 0 if creates else F.col("userMetadata") == tag).first()
+    mine = F.col("userMetadata") == tag
+    if creates:  # unless another writer created the table first: then this append is a later, tagged commit
+        mine = mine | ((F.col("version") == 0) & F.col("userMetadata").isNull())
+    commit = DeltaTable.forName(spark, table).history(HISTORY_SEARCHED).where(mine).first()  # newest first
     if commit is None:
         raise RuntimeError(f"{table}: the append tagged {tag} is not among the last {HISTORY_SEARCHED} commits")
     return int(commit["operationMetrics"]["numOutputRows"])
