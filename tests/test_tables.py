@@ -38,3 +38,14 @@ def test_append_counted_counts_its_own_commit_when_another_writer_created_the_ta
     assert append_counted(spark, spark.range(4), table) == 4  # version 1 is this append's, not version 0
     monkeypatch.undo()
     assert spark.table(table).count() == 54
+
+
+def test_writes_that_create_or_replace_count_their_rows_even_when_empty(spark, fresh_cfg):
+    table = fresh_cfg().table("replaced")
+    assert tables.replace(spark, spark.range(6), table).inserted == 6  # creates: version 0, no userMetadata
+    assert tables.replace(spark, spark.range(2), table).inserted == 2  # CREATE OR REPLACE keeps its tag
+    assert tables.replace(spark, spark.range(0), table).inserted == 0
+    assert spark.table(table).count() == 0
+    empty = fresh_cfg().table("created_empty")
+    assert tables.upsert(spark, spark.range(0).withColumnRenamed("id", "Id"), empty, ["Id"]).inserted == 0
+    assert tables.upsert(spark, spark.range(3).withColumnRenamed("id", "Id"), empty, ["Id"]).inserted == 3

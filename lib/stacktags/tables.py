@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
-HISTORY_SEARCHED = 100  # commits searched for one's own append: concurrent writers do not make that many at once
+HISTORY_SEARCHED = 100  # commits searched for one's own write: concurrent writers do not make that many at once
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ def upsert(spark: SparkSession, source: DataFrame, table: str, keys: list[str],
     Creates the table (from the source's schema) on the first write.
     """
     if not spark.catalog.tableExists(table):
-        source.write.format("delta").saveAsTable(table)
-        return WriteCounts(inserted=spark.table(table).count())
+        return WriteCounts(inserted=append_counted(spark, source, table))
     # Find what changed from the keys (and hashes) alone, a small shuffle; touch whole rows only if something did.
     match_on = keys + ([hash_column] if hash_column else [])
     changed_keys = new_or_changed(source.select(*match_on), spark.table(table), keys, hash_column)
@@ -57,8 +56,8 @@ def upsert(spark: SparkSession, source: DataFrame, table: str, keys: list[str],
 
 def replace(spark: SparkSession, source: DataFrame, table: str) -> WriteCounts:
     """Overwrite a Delta table (or create it) in one commit: readers see the old rows or the new, never a mix."""
-    source.write.format("delta").mode("overwrite").option("overwriteSchema", True).saveAsTable(table)
-    return WriteCounts(inserted=spark.table(table).count())
+    writer = source.write.format("delta").mode("overwrite").option("overwriteSchema", True)
+    return WriteCounts(inserted=saved_row_count(spark, writer, table))
 
 
 def append(source: DataFrame, table: str) -> None:
@@ -67,18 +66,24 @@ def append(source: DataFrame, table: str) -> None:
 
 
 def append_counted(spark: SparkSession, source: DataFrame, table: str) -> int:
-    """append(), returning the rows written, from the commit's own metrics: counted as they were written, with no
-    pass of their own. The commit is found by a tag in its userMetadata, so another writer's commit is never counted;
-    a write that creates the table is its version 0 (Delta keeps no userMetadata for CREATE TABLE AS SELECT)."""
+    """append(), returning the rows written (see saved_row_count)."""
+    return saved_row_count(spark, source.write.format("delta").mode("append"), table)
+
+
+def saved_row_count(spark: SparkSession, writer: DataFrameWriter, table: str) -> int:
+    """writer.saveAsTable(table), returning the rows written, from the commit's own metrics: counted as they were
+    written, with no pass or log replay of their own. The commit is found by a tag in its userMetadata, so another
+    writer's commit is never counted; a write that creates the table is its version 0 (Delta keeps no userMetadata
+    for CREATE TABLE AS SELECT, but does for an append and for CREATE OR REPLACE)."""
     creates = not spark.catalog.tableExists(table)
-    tag = f"stacktags-append-{uuid.uuid4().hex}"
-    source.write.format("delta").mode("append").option("userMetadata", tag).saveAsTable(table)
+    tag = f"stacktags-write-{uuid.uuid4().hex}"
+    writer.option("userMetadata", tag).saveAsTable(table)
     mine = F.col("userMetadata") == tag
-    if creates:  # unless another writer created the table first: then this append is a later, tagged commit
+    if creates:  # unless another writer created the table first: then this write is a later, tagged commit
         mine = mine | ((F.col("version") == 0) & F.col("userMetadata").isNull())
     commit = DeltaTable.forName(spark, table).history(HISTORY_SEARCHED).where(mine).first()  # newest first
     if commit is None:
-        raise RuntimeError(f"{table}: the append tagged {tag} is not among the last {HISTORY_SEARCHED} commits")
+        raise RuntimeError(f"{table}: the write tagged {tag} is not among the last {HISTORY_SEARCHED} commits")
     return int(commit["operationMetrics"]["numOutputRows"])
 
 
