@@ -61,6 +61,14 @@ def test_undecodable_bytes_become_replacement_characters():
     assert csvsplit.as_utf8(b"caf\xe9", "ISO-8859-1") == "café".encode()
 
 
+def test_valid_utf8_passes_unchanged_and_any_invalid_sequence_is_caught():
+    text = "naïve café 日本語 🎉\n".encode() * 3
+    assert csvsplit.as_utf8(text, "UTF-8") is text
+    assert csvsplit.is_utf8(b"") and csvsplit.is_utf8(text)
+    for bad in (b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf0\x9f\x8e"):  # stray, truncated, surrogate, cut emoji
+        assert not csvsplit.is_utf8(text + bad + text)
+
+
 def test_only_ascii_compatible_encodings_and_reachable_file_systems_are_split():
     assert csvsplit.ascii_compatible("UTF-8") and csvsplit.ascii_compatible("ISO-8859-1")
     assert not csvsplit.ascii_compatible("UTF-16") and not csvsplit.ascii_compatible("x-no-such-charset")
