@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from stacktags.ingest import (CORRUPT_RECORD, QUESTIONS, REJECT_REASON, ROW_HASH, SOURCE_FILE, TAGS, duplicate_keys,
-                              flag_duplicates, parse_rows, present, source_record)
+                              file_counts, flag_duplicates, parse_rows, present, source_record)
 
 RAW_QUESTION_COLUMNS = QUESTIONS.columns + [CORRUPT_RECORD, SOURCE_FILE]
 
@@ -110,6 +110,19 @@ def test_duplicate_keys_are_those_of_several_good_rows(spark):
                                     ("2", "1", "2010-01-01T00:00:00Z", "NA", "5", "c", "d"),
                                     ("2", "1", "2010-01-01T00:00:00Z", "NA", "x", "bad", "d")])
     assert [r["Id"] for r in duplicate_keys(rows, QUESTIONS).collect()] == [1]
+
+
+def test_file_counts_foresee_the_duplicates_that_resolving_rejects(spark):
+    row = ("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a", "b")
+    rows = parsed_questions(spark, [row, row, row, ("2", *row[1:]), ("2", *row[1:4], "x", "bad", "d"),
+                                    ("3", *row[1:]), ("", *row[1:])])
+    counts = file_counts(rows, QUESTIONS)
+    assert (counts.read, counts.loaded, counts.rejected, counts.duplicates) == (7, 3, 4, 2)
+    resolved = rows.transform(resolve_duplicates)
+    assert resolved.where(F.col(REJECT_REASON).isNull()).count() == counts.loaded
+    assert resolved.where(F.col(REJECT_REASON).startswith("duplicate")).count() == counts.duplicates
+    empty = file_counts(rows.limit(0), QUESTIONS)
+    assert (empty.read, empty.loaded, empty.rejected, empty.duplicates) == (0, 0, 0, 0)
 
 
 def test_duplicates_keep_the_newest_row_whatever_the_input_order(spark):

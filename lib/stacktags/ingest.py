@@ -6,6 +6,7 @@ and the run id: rows read = rows loaded + rows rejected, always. Re-running over
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -87,6 +88,7 @@ ANSWERS = SourceFile("Answers.csv", "answers_raw", (
 ), keys=("Id",), required=False)
 
 SOURCE_FILES = (QUESTIONS, TAGS, ANSWERS)
+QUESTION_REFERENCE = {TAGS.table: "Id", ANSWERS.table: "ParentId"}  # the column of a child row naming its question
 
 
 # --- reading -------------------------------------------------------------------------------------------------------
@@ -314,25 +316,29 @@ class IngestResult:
         return "\n".join(lines)
 
 
+def file_counts(rows: DataFrame, source: SourceFile) -> FileCounts:
+    """Rows read, loaded and rejected, before any are written, from one aggregation by key. Of the n > 1 good rows
+    that share a key, n - 1 will be rejected as duplicates (see flag_duplicates)."""
+    per_key = rows.groupBy(*source.keys).agg(F.count(F.lit(1)).alias("read"),
+                                             F.count_if(F.col(REJECT_REASON).isNull()).alias("good"))
+    read, good, duplicates = per_key.agg(
+        F.sum("read"), F.sum("good"), F.sum(F.when(F.col("good") > 1, F.col("good") - 1))).first()
+    read, good, duplicates = read or 0, good or 0, duplicates or 0  # sums of no rows are null
+    return FileCounts(source.file_name, source.table, read=read, loaded=good - duplicates,
+                      rejected=read - good + duplicates, duplicates=duplicates)
+
+
 def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: str, encoding: str,
                 max_body_bytes: int, run_id: str) -> FileCounts:
     check_header(spark, path, source.columns)
     rows = read_as_strings(spark, path, source.columns, encoding).transform(parse_rows(source, max_body_bytes))
-    rows = rows.persist()  # parsed once; checked, counted and written from memory
-    dup_keys = duplicate_keys(rows, source).cache()
-    if not dup_keys.isEmpty():  # the common case skips this: no join, no shuffle of the rows
-        resolved = rows.transform(flag_duplicates(source, F.broadcast(dup_keys))).persist()
-        rows.unpersist()
-        rows = resolved
-    dup_keys.unpersist()
+    rows = rows.persist()  # parsed once; counted and written from memory
     try:
-        totals = rows.agg(
-            F.count(F.lit(1)).alias("read"),
-            F.count_if(F.col(REJECT_REASON).isNull()).alias("loaded"),
-            F.count_if(F.col(REJECT_REASON).startswith("duplicate")).alias("duplicates"),
-        ).first()
-        counts = FileCounts(source.file_name, source.table, read=totals["read"], loaded=totals["loaded"],
-                            rejected=totals["read"] - totals["loaded"], duplicates=totals["duplicates"])
+        counts = file_counts(rows, source)
+        if counts.duplicates:  # the common case skips this: no join, no shuffle of the rows
+            resolved = rows.transform(flag_duplicates(source, F.broadcast(duplicate_keys(rows, source)))).persist()
+            rows.unpersist()
+            rows = resolved
         counts.written = upsert(spark, good_rows(rows, source, run_id), f"{database}.{source.table}",
                                 list(source.keys), hash_column=ROW_HASH)
         upsert(spark, rejected_rows(rows, run_id), f"{database}.{source.rejected_table}", ["reject_id"])
@@ -341,11 +347,16 @@ def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: st
         rows.unpersist()
 
 
-def count_orphans(spark: SparkSession, database: str, source: SourceFile, question_key: str) -> int:
-    """Rows of a child table (tags, answers) whose question is absent: kept, but counted and reported."""
-    children = spark.table(f"{database}.{source.table}")
-    questions = spark.table(f"{database}.{QUESTIONS.table}").select(F.col("Id").alias(question_key))
-    return children.join(questions, on=question_key, how="left_anti").count()
+def count_orphans(spark: SparkSession, database: str, children: list[SourceFile]) -> dict[str, int]:
+    """Per child table (tags, answers), its rows whose question is absent from questions_raw: kept, but counted and
+    reported. One join for all the tables, so questions_raw is read once."""
+    references = functools.reduce(DataFrame.unionByName, [
+        spark.table(f"{database}.{child.table}").select(F.col(QUESTION_REFERENCE[child.table]).alias("question"),
+                                                       F.lit(child.table).alias("child_table"))
+        for child in children])
+    questions = spark.table(f"{database}.{QUESTIONS.table}").select(F.col("Id").alias("question"))
+    orphans = references.join(questions, on="question", how="left_anti").groupBy("child_table").count()
+    return {row["child_table"]: row["count"] for row in orphans.collect()}
 
 
 def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, max_body_bytes: int,
@@ -365,9 +376,8 @@ def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, m
         files = list(pool.map(
             lambda found_file: ingest_file(spark, found_file[1], found_file[0], database, charset, max_body_bytes, run_id),
             found))
+    children = [source for source, _ in found if source.table in QUESTION_REFERENCE]
+    orphans = count_orphans(spark, database, children)  # tags are required: never an empty list
     for counts in files:
-        if counts.table == TAGS.table:
-            counts.orphans = count_orphans(spark, database, TAGS, "Id")
-        elif counts.table == ANSWERS.table:
-            counts.orphans = count_orphans(spark, database, ANSWERS, "ParentId")
+        counts.orphans = orphans.get(counts.table, 0)
     return IngestResult(files)
