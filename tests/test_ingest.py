@@ -7,7 +7,7 @@ import pytest
 from deltalake import DeltaTable as DeltaRsTable
 
 from conftest import FIXTURES, SAMPLE, SHARED_DATA, csv_row_count, job_arguments, load_job, test_config
-from stacktags.ingest import IngestError
+from stacktags.ingest import QUESTIONS, IngestError, check_header
 
 ingest_job = load_job("ingest")
 
@@ -185,6 +185,17 @@ def test_a_file_with_another_header_is_refused_whole(spark, fresh_cfg, tmp_path)
     with pytest.raises(IngestError, match="header is Id,Title, expected Id,OwnerUserId"):
         run_ingest(cfg, tmp_path)
     assert not spark.catalog.tableExists(cfg.table("questions_raw"))
+    (tmp_path / "Questions.csv").write_text("")
+    with pytest.raises(IngestError, match=r"header is \(empty file\)"):
+        run_ingest(cfg, tmp_path)
+
+
+def test_the_header_is_read_in_the_files_encoding_with_or_without_a_byte_order_mark(spark, fresh_cfg, tmp_path):
+    header = ",".join(f'"{name}"' for name in QUESTIONS.columns) + "\n1,NA,NA,NA,1,t,b\n"
+    for encoding, data in [("UTF-8", "\ufeff" + header), ("UTF-16", header), ("ISO-8859-1", header)]:
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(data.encode(encoding))
+        check_header(spark, str(path), QUESTIONS.columns, encoding)
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data beside the clone")

@@ -101,26 +101,40 @@ def java_charset(spark: SparkSession, encoding: str) -> str:
     return name
 
 
+def hadoop_file(spark: SparkSession, path: str):
+    """(file system, path) of Hadoop's FileSystem API, for any scheme the cluster knows (local, s3://, hdfs://)."""
+    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
 def path_exists(spark: SparkSession, path: str) -> bool:
-    """Existence on any Hadoop file system (local, s3://, hdfs://)."""
+    file_system, hadoop_path = hadoop_file(spark, path)
+    return file_system.exists(hadoop_path)
+
+
+def first_line(spark: SparkSession, path: str, charset: str) -> str | None:
+    """The file's first line, read by the driver: no Spark job for a few bytes."""
+    file_system, hadoop_path = hadoop_file(spark, path)
     jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+    stream = file_system.open(hadoop_path)
+    try:
+        return jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, charset)).readLine()
+    finally:
+        stream.close()
 
 
-def check_header(spark: SparkSession, path: str, expected: list[str]) -> None:
+def check_header(spark: SparkSession, path: str, expected: list[str], charset: str) -> None:
     """A file with another header is another file: refuse it whole instead of rejecting every row."""
-    first = spark.read.text(path).first()
-    found = [] if first is None else [name.strip().strip('"') for name in first[0].lstrip("\ufeff").split(",")]
+    line = first_line(spark, path, charset)
+    found = [] if line is None else [name.strip().strip('"') for name in line.lstrip("\ufeff").split(",")]
     if found != expected:
         raise IngestError(f"{path}: header is {','.join(found) or '(empty file)'}, expected {','.join(expected)}")
 
 
 def qualified_uri(spark: SparkSession, path: str) -> str:
     """The file's full URI as Spark names it (e.g. file:/work/data/Questions.csv): the `source_file` of its rows."""
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).makeQualified(hadoop_path).toString()
+    file_system, hadoop_path = hadoop_file(spark, path)
+    return file_system.makeQualified(hadoop_path).toString()
 
 
 def read_as_strings(spark: SparkSession, path: str, columns: list[str], encoding: str) -> DataFrame:
@@ -330,7 +344,7 @@ def file_counts(rows: DataFrame, source: SourceFile) -> FileCounts:
 
 def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: str, encoding: str,
                 max_body_bytes: int, run_id: str) -> FileCounts:
-    check_header(spark, path, source.columns)
+    check_header(spark, path, source.columns, encoding)
     rows = read_as_strings(spark, path, source.columns, encoding).transform(parse_rows(source, max_body_bytes))
     rows = rows.persist()  # parsed once; counted and written from memory
     try:
