@@ -1,7 +1,12 @@
 """The Python worker daemon of conf/local.toml (stacktags.pyworker): Spark's worker without the per-task import-cache
 invalidation, which still sees code added during the session."""
 
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from stacktags import pyworker
 
@@ -29,3 +34,17 @@ def test_a_module_added_during_the_session_is_importable_by_reused_workers(spark
         yield added_later_module.ANSWER
 
     assert sc.parallelize([1, 2], 2).mapPartitions(answer).collect() == [42, 42]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the daemon's memory map from /proc (Linux)")
+def test_the_daemon_loads_the_task_libraries_before_it_forks_any_worker():
+    daemon = subprocess.Popen([sys.executable, "-m", "stacktags.pyworker", "pyspark.worker"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert len(daemon.stdout.read(4)) == 4  # its port: it listens for Spark, and has forked nothing yet
+        mapped = Path(f"/proc/{daemon.pid}/maps").read_text()
+    finally:
+        daemon.stdin.close()  # the daemon exits when Spark's end of its stdin closes
+        daemon.wait(timeout=60)
+    for extension in ("pyarrow/lib.", "pyarrow/_compute.", "pyarrow/_csv.", "pyarrow/_fs.", "scipy/sparse/_sparsetools."):
+        assert extension in mapped  # plain pyspark.daemon maps none of these
