@@ -1,12 +1,17 @@
 package stacktags;
 
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.Collection;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 
 import org.apache.commons.text.StringEscapeUtils;
+import org.apache.commons.text.translate.CharSequenceTranslator;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.types.DataTypes;
@@ -33,6 +38,8 @@ import org.apache.spark.sql.types.DataTypes;
 public final class TextPreparation {
     private TextPreparation() {}
 
+    private static final CharSequenceTranslator UNESCAPE_HTML4 = StringEscapeUtils.UNESCAPE_HTML4;
+
     /** Registers prose and code as stacktags_prose(body) and stacktags_code(body) in the session. */
     public static void register(SparkSession spark) {
         spark.udf().register("stacktags_prose", (UDF1<String, String>) TextPreparation::prose, DataTypes.StringType);
@@ -47,15 +54,54 @@ public final class TextPreparation {
     /** A tokenizer with its stop words, shipped to the executors with the plan. */
     static final class Tokens implements UDF1<String, String[]> {
         private static final long serialVersionUID = 1L;
-        private final HashSet<String> stopWords;
+        private final StopWords stopWords;
 
         Tokens(List<String> stopWords) {
-            this.stopWords = new HashSet<>(stopWords);
+            this.stopWords = new StopWords(stopWords);
         }
 
         @Override
         public String[] call(String text) {
             return tokens(text, stopWords);
+        }
+    }
+
+    /**
+     * A set of words that a token is looked up in where it lies in the text: no substring made and hashed for a
+     * token that is then dropped. Open addressing, at most a quarter full.
+     */
+    public static final class StopWords implements Serializable {
+        private static final long serialVersionUID = 1L;
+        private final String[] slots;
+        private final int longest;
+
+        public StopWords(Collection<String> words) {
+            slots = new String[Integer.highestOneBit(Math.max(words.size(), 1) * 4) * 2];
+            int length = 0;
+            for (String word : new LinkedHashSet<>(words)) {
+                int i = slot(word.hashCode());
+                while (slots[i] != null) i = (i + 1) & (slots.length - 1);
+                slots[i] = word;
+                length = Math.max(length, word.length());
+            }
+            longest = length;
+        }
+
+        /** Whether text[start, end) is one of the words. */
+        public boolean contains(String text, int start, int end) {
+            int length = end - start;
+            if (length > longest) return false;  // also every token when there are no words
+            int hash = 0;
+            for (int i = start; i < end; i++) hash = 31 * hash + text.charAt(i);  // String.hashCode of the range
+            for (int i = slot(hash); slots[i] != null; i = (i + 1) & (slots.length - 1)) {
+                String word = slots[i];
+                if (word.length() == length && text.regionMatches(start, word, 0, length)) return true;
+            }
+            return false;
+        }
+
+        private int slot(int hash) {
+            return (hash ^ (hash >>> 16)) & (slots.length - 1);
         }
     }
 
@@ -219,7 +265,29 @@ public final class TextPreparation {
     }
 
     private static String decodeEntities(String s) {
-        return s.indexOf('&') >= 0 ? StringEscapeUtils.unescapeHtml4(s) : s;
+        int amp = s.indexOf('&');
+        if (amp < 0) return s;
+        // StringEscapeUtils.unescapeHtml4(s), offered only the '&'s: every entity it decodes starts with one, and its
+        // own loop tries all its translators (boxing each char for a set lookup) at every char of the text.
+        StringWriter out = new StringWriter(s.length());
+        int copied = 0;
+        try {
+            while (amp >= 0) {
+                out.write(s, copied, amp - copied);
+                int consumed = UNESCAPE_HTML4.translate(s, amp, out);  // code points, as in CharSequenceTranslator
+                copied = amp;
+                if (consumed == 0) {
+                    out.write('&');
+                    copied++;
+                }
+                for (int k = 0; k < consumed; k++) copied += Character.charCount(s.codePointAt(copied));
+                amp = s.indexOf('&', copied);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);  // a StringWriter does not throw
+        }
+        out.write(s, copied, s.length() - copied);
+        return out.toString();
     }
 
     /** [\s\u00a0]+ -> " ", then leading and trailing spaces trimmed. */
@@ -260,7 +328,7 @@ public final class TextPreparation {
     // ---- tokens ----
 
     /** The tokens of the lowercased text, stop words left out; null text has none. */
-    public static String[] tokens(String text, Set<String> stopWords) {
+    public static String[] tokens(String text, StopWords stopWords) {
         if (text == null || text.isEmpty()) return new String[0];
         String s = text.toLowerCase(Locale.ROOT);
         int n = s.length();
@@ -279,8 +347,7 @@ public final class TextPreparation {
             while (j + 1 < n && isJoiner(s.charAt(j)) && wordCharLength(s, j + 1) > 0) {
                 j = wordEnd(s, j + 1);
             }
-            String token = s.substring(start, j);
-            if (!stopWords.contains(token)) out.add(token);
+            if (!stopWords.contains(s, start, j)) out.add(s.substring(start, j));
             i = j;
         }
         return out.toArray(new String[0]);
