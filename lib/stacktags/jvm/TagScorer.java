@@ -110,6 +110,7 @@ public final class TagScorer {
         private final int maxTags;
         private final int top;
         private final boolean withProbabilities;
+        private transient Weights local;  // the broadcast's value in this task: Broadcast.value() locks on each call
 
         Decision(Broadcast<Weights> weights, String[] tags, double[] thresholds, int minTags, int maxTags, int top,
                  boolean withProbabilities) {
@@ -129,7 +130,8 @@ public final class TagScorer {
         @Override
         public Row call(Vector features) {
             if (features == null) return null;
-            float[] probabilities = probabilities(weights.value(), features);
+            if (local == null) local = weights.value();
+            float[] probabilities = probabilities(local, features);
             int numTags = tags.length;
             // best first: the top `top` of all tags; the most probable passing and failing tags, maxTags of each
             int[] best = new int[top];

@@ -88,16 +88,23 @@ public final class TextPreparation {
         }
 
         /** Whether text[start, end) is one of the words. */
-        public boolean contains(String text, int start, int end) {
+        public boolean contains(char[] text, int start, int end) {
             int length = end - start;
             if (length > longest) return false;  // also every token when there are no words
             int hash = 0;
-            for (int i = start; i < end; i++) hash = 31 * hash + text.charAt(i);  // String.hashCode of the range
+            for (int i = start; i < end; i++) hash = 31 * hash + text[i];  // String.hashCode of the range
             for (int i = slot(hash); slots[i] != null; i = (i + 1) & (slots.length - 1)) {
-                String word = slots[i];
-                if (word.length() == length && text.regionMatches(start, word, 0, length)) return true;
+                if (equal(slots[i], text, start, length)) return true;
             }
             return false;
+        }
+
+        private static boolean equal(String word, char[] text, int start, int length) {
+            if (word.length() != length) return false;
+            for (int k = 0; k < length; k++) {
+                if (word.charAt(k) != text[start + k]) return false;
+            }
+            return true;
         }
 
         private int slot(int hash) {
@@ -330,24 +337,24 @@ public final class TextPreparation {
     /** The tokens of the lowercased text, stop words left out; null text has none. */
     public static String[] tokens(String text, StopWords stopWords) {
         if (text == null || text.isEmpty()) return new String[0];
-        String s = text.toLowerCase(Locale.ROOT);
-        int n = s.length();
+        char[] s = text.toLowerCase(Locale.ROOT).toCharArray();  // scanned as an array: no String call per char
+        int n = s.length;
         List<String> out = new ArrayList<>();
         int i = 0;
         while (i < n) {
             int start = i;
-            int j = s.charAt(i) == '.' ? i + 1 : i;  // \.? : a dot is kept only when a letter or digit follows
+            int j = s[i] == '.' ? i + 1 : i;  // \.? : a dot is kept only when a letter or digit follows
             int first = j < n ? letterOrDigitLength(s, j) : 0;
             if (first == 0) {
-                i += Character.charCount(s.codePointAt(i));
+                i += Character.isHighSurrogate(s[i]) ? Character.charCount(Character.codePointAt(s, i)) : 1;
                 continue;
             }
             j = wordEnd(s, j + first);
             // (?:[.\-_'][\p{L}\p{N}+#]+)*
-            while (j + 1 < n && isJoiner(s.charAt(j)) && wordCharLength(s, j + 1) > 0) {
+            while (j + 1 < n && isJoiner(s[j]) && wordCharLength(s, j + 1) > 0) {
                 j = wordEnd(s, j + 1);
             }
-            if (!stopWords.contains(s, start, j)) out.add(s.substring(start, j));
+            if (!stopWords.contains(s, start, j)) out.add(new String(s, start, j - start));
             i = j;
         }
         return out.toArray(new String[0]);
@@ -358,23 +365,23 @@ public final class TextPreparation {
     }
 
     /** The end of the run of [\p{L}\p{N}+#] from i. */
-    private static int wordEnd(String s, int i) {
+    private static int wordEnd(char[] s, int i) {
         int len;
-        while (i < s.length() && (len = wordCharLength(s, i)) > 0) i += len;
+        while (i < s.length && (len = wordCharLength(s, i)) > 0) i += len;
         return i;
     }
 
     /** The chars of the [\p{L}\p{N}+#] code point at i, or 0 when it is not one. */
-    private static int wordCharLength(String s, int i) {
-        char c = s.charAt(i);
+    private static int wordCharLength(char[] s, int i) {
+        char c = s[i];
         return c == '+' || c == '#' ? 1 : letterOrDigitLength(s, i);
     }
 
     /** The chars of the [\p{L}\p{N}] code point at i, or 0 when it is not one. */
-    private static int letterOrDigitLength(String s, int i) {
-        char c = s.charAt(i);
+    private static int letterOrDigitLength(char[] s, int i) {
+        char c = s[i];
         if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ? 1 : 0;
-        int cp = s.codePointAt(i);
+        int cp = Character.codePointAt(s, i);
         return isLetterOrNumber(cp) ? Character.charCount(cp) : 0;
     }
 
