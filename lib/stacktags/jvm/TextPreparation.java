@@ -299,19 +299,20 @@ public final class TextPreparation {
 
     /** [\s\u00a0]+ -> " ", then leading and trailing spaces trimmed. */
     private static String squeeze(String s) {
-        StringBuilder out = new StringBuilder(s.length());
+        char[] in = s.toCharArray();
+        char[] out = new char[in.length];  // written in place, not appended char by char to a StringBuilder
+        int length = 0;
         boolean space = false;
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
+        for (char c : in) {
             if (isRegexSpace(c) || c == '\u00a0') {
                 space = true;
             } else {
-                if (space && out.length() > 0) out.append(' ');
+                if (space && length > 0) out[length++] = ' ';
                 space = false;
-                out.append(c);
+                out[length++] = c;
             }
         }
-        return out.toString();
+        return new String(out, 0, length);
     }
 
     /** Spark's trim(): leading and trailing U+0020 only. */
