@@ -188,6 +188,10 @@ def test_a_file_with_another_header_is_refused_whole(spark, fresh_cfg, tmp_path)
     (tmp_path / "Questions.csv").write_text("")
     with pytest.raises(IngestError, match=r"header is \(empty file\)"):
         run_ingest(cfg, tmp_path)
+    (tmp_path / "Questions.csv").write_text("x" * 3_000_000)  # no line break at all: not read whole, not echoed
+    with pytest.raises(IngestError, match=r"header is x{200}\.\.\., expected Id,") as refused:
+        run_ingest(cfg, tmp_path)
+    assert len(str(refused.value)) < 500
 
 
 def test_the_header_is_read_in_the_files_encoding_with_or_without_a_byte_order_mark(spark, fresh_cfg, tmp_path):

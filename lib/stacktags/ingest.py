@@ -7,6 +7,7 @@ and the run id: rows read = rows loaded + rows rejected, always. Re-running over
 from __future__ import annotations
 
 import functools
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
 INTEGER_PATTERN = r"^\s*-?[0-9]+\s*$"
 # The files' CSV dialect: quotes inside a field are doubled. Used for reading and for writing raw records back.
 CSV_DIALECT = {"escape": '"'}
+HEADER_BYTES = 1 << 16  # a header line is a few dozen bytes; the check reads no more than this
 
 
 class IngestError(ValueError):
@@ -113,14 +115,17 @@ def path_exists(spark: SparkSession, path: str) -> bool:
 
 
 def first_line(spark: SparkSession, path: str, charset: str) -> str | None:
-    """The file's first line, read by the driver: no Spark job for a few bytes."""
+    """The first line of the file's first HEADER_BYTES, read by the driver: no Spark job for a few bytes, and a file
+    without line breaks is not read whole."""
     file_system, hadoop_path = hadoop_file(spark, path)
-    jvm = spark.sparkContext._jvm
     stream = file_system.open(hadoop_path)
     try:
-        return jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, charset)).readLine()
+        head = stream.readNBytes(HEADER_BYTES)
     finally:
         stream.close()
+    if not head:
+        return None
+    return re.split(r"\r\n?|\n", spark.sparkContext._jvm.java.lang.String(head, charset), maxsplit=1)[0]
 
 
 def check_header(spark: SparkSession, path: str, expected: list[str], charset: str) -> None:
@@ -128,7 +133,9 @@ def check_header(spark: SparkSession, path: str, expected: list[str], charset: s
     line = first_line(spark, path, charset)
     found = [] if line is None else [name.strip().strip('"') for name in line.lstrip("\ufeff").split(",")]
     if found != expected:
-        raise IngestError(f"{path}: header is {','.join(found) or '(empty file)'}, expected {','.join(expected)}")
+        shown = ",".join(found)
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
+        raise IngestError(f"{path}: header is {shown or '(empty file)'}, expected {','.join(expected)}")
 
 
 def qualified_uri(spark: SparkSession, path: str) -> str:
