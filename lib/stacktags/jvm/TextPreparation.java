@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Locale;
 
 import org.apache.commons.text.StringEscapeUtils;
-import org.apache.commons.text.translate.CharSequenceTranslator;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.types.DataTypes;
@@ -37,8 +36,6 @@ import org.apache.spark.sql.types.DataTypes;
  */
 public final class TextPreparation {
     private TextPreparation() {}
-
-    private static final CharSequenceTranslator UNESCAPE_HTML4 = StringEscapeUtils.UNESCAPE_HTML4;
 
     /** Registers prose and code as stacktags_prose(body) and stacktags_code(body) in the session. */
     public static void register(SparkSession spark) {
@@ -281,7 +278,7 @@ public final class TextPreparation {
         try {
             while (amp >= 0) {
                 out.write(s, copied, amp - copied);
-                int consumed = UNESCAPE_HTML4.translate(s, amp, out);  // code points, as in CharSequenceTranslator
+                int consumed = StringEscapeUtils.UNESCAPE_HTML4.translate(s, amp, out);  // in code points
                 copied = amp;
                 if (consumed == 0) {
                     out.write('&');
