@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -350,7 +350,9 @@ def file_counts(rows: DataFrame, source: SourceFile) -> FileCounts:
 
 
 def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: str, encoding: str,
-                max_body_bytes: int, run_id: str) -> FileCounts:
+                max_body_bytes: int, run_id: str, loaded: Future | None = None) -> FileCounts:
+    """Parse, count and write one file: its good rows to the source's table, then its rejected rows. `loaded`, if
+    given, is resolved between the two writes."""
     check_header(spark, path, source.columns, encoding)
     rows = read_as_strings(spark, path, source.columns, encoding).transform(parse_rows(source, max_body_bytes))
     rows = rows.persist()  # parsed once; counted and written from memory
@@ -362,6 +364,8 @@ def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: st
             rows = resolved
         counts.written = upsert(spark, good_rows(rows, source, run_id), f"{database}.{source.table}",
                                 list(source.keys), hash_column=ROW_HASH)
+        if loaded is not None:
+            loaded.set_result(counts.written)
         upsert(spark, rejected_rows(rows, run_id), f"{database}.{source.rejected_table}", ["reject_id"])
         return counts
     finally:
@@ -392,13 +396,19 @@ def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, m
         elif source.required:
             raise IngestError(f"{path} not found: a StackSample directory holds Questions.csv and Tags.csv")
     # The files are independent until the orphan counts. Loading them side by side lets one file's tasks use the
-    # cores while another's driver does its part (planning, Delta commits, small jobs).
+    # cores while another's driver does its part (planning, Delta commits, small jobs). The orphan counts need the
+    # loaded tables only: they run beside the writes of the rejected rows.
+    loaded = [Future() for _ in found]
     with ThreadPoolExecutor(len(found)) as pool:
-        files = list(pool.map(
-            lambda found_file: ingest_file(spark, found_file[1], found_file[0], database, charset, max_body_bytes, run_id),
-            found))
-    children = [source for source, _ in found if source.table in QUESTION_REFERENCE]
-    orphans = count_orphans(spark, database, children)  # tags are required: never an empty list
+        files = [pool.submit(ingest_file, spark, path, source, database, charset, max_body_bytes, run_id, done)
+                 for (source, path), done in zip(found, loaded)]
+        for file, done in zip(files, loaded):
+            wait([file, done], return_when=FIRST_COMPLETED)
+            if not done.done():
+                file.result()  # it failed before loading: its error, now
+        children = [source for source, _ in found if source.table in QUESTION_REFERENCE]
+        orphans = count_orphans(spark, database, children)  # tags are required: never an empty list
+        files = [file.result() for file in files]
     for counts in files:
         counts.orphans = orphans.get(counts.table, 0)
     return IngestResult(files)
