@@ -13,10 +13,11 @@ from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
 
+from stacktags import multilabel
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
 from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, renumber_columns, tag_indices, tfidf_normalised,
-                                  vectors_to_csr)
+                                  by_frequency, column_ranks, fit_lockstep, renumber_columns, tag_indices,
+                                  tfidf_normalised, vectors_to_csr, warm_start)
 
 TAGS = ["java", "python", "sql"]
 
@@ -112,6 +113,58 @@ def test_a_rare_tag_with_tiny_gradients_still_learns():
     reference = minimize(rare_tag_alone, start[:, 0], jac=True, method="L-BFGS-B",
                          options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}).x
     assert np.allclose(theta[:, 0], reference, rtol=1e-2, atol=1e-2 * np.abs(reference).max())
+
+
+def test_memories_side_by_side_steer_as_each_did_alone():
+    """Two optimisers' problems, joined column-wise: the joined memory gives each problem the direction its own
+    optimiser gives (up to the float32 of the pairs), also when one ran fewer iterations (padded pairs)."""
+    dense, labels = synthetic()
+    X = sp.csr_matrix(dense)
+
+    def run(columns: list[int], iterations: int):
+        Y = sp.csr_matrix(labels[:, columns].astype(float))
+
+        def evaluate(t):
+            loss, grad, total = block_loss_gradient(X, Y, t)
+            return regularised(loss, grad, total, t, 0.01)
+
+        optimiser = LockstepLBFGS(history=5, tol=1e-12)
+        theta, _, _ = optimiser.minimise(evaluate, np.zeros((13, len(columns))), max_iter=iterations)
+        return optimiser, theta, evaluate(theta)[1]
+
+    first, theta_a, grad_a = run([0, 1], 8)
+    second, theta_b, grad_b = run([2], 2)
+    assert len(second.s) < len(first.s) == 5
+    everything = 1 << 30
+    joined = LockstepLBFGS.side_by_side([first.memory(theta_a, everything), second.memory(theta_b, everything)],
+                                        history=5, tol=1e-12)
+    direction = joined.direction(np.column_stack([grad_a, grad_b]))
+    np.testing.assert_allclose(direction[:, :2], first.direction(grad_a.copy()), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(direction[:, 2:], second.direction(grad_b.copy()), rtol=1e-4, atol=1e-7)
+    assert np.abs(direction).max() > 0
+    newest_two = first.memory(theta_a, max_bytes=2 * 2 * 4 * theta_a.size)
+    assert len(newest_two.s) == len(newest_two.rho) == 2
+    np.testing.assert_array_equal(newest_two.y[-1], first.y[-1].astype(np.float32))
+    assert len(first.memory(theta_a, max_bytes=1).s) == 1  # at least the newest pair
+
+
+def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monkeypatch, caplog):
+    """The warm start runs one task per chunk of tags, each on all the sample's rows: the same iterations as the
+    passes over the distributed blocks (fit_lockstep), up to float32 sums in another order."""
+    monkeypatch.setattr(multilabel, "MIN_WARM_START_TAGS", 1)  # 3 tags: two chunks on local[2]
+    dense, labels = synthetic(rows=400)
+    halves = [slice(0, 200), slice(200, 400)]
+    blocks = spark.sparkContext.parallelize(
+        [(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32))) for h in halves], 2)
+    start = np.zeros((13, 3))
+    start[-1] = -1.0
+    with caplog.at_level("INFO", logger="stacktags.multilabel"):
+        in_tasks, optimiser = warm_start(spark, blocks, start, reg_param=0.01, max_iter=10, history=5, tol=1e-12)
+    assert "for 3 tags in 2 tasks" in caplog.text
+    assert optimiser.gamma.shape == (3,) and len(optimiser.s) == 5 and optimiser.s[0].shape == (13, 3)
+    distributed = fit_lockstep(spark, blocks, start, 0.01, 10, LockstepLBFGS(history=5, tol=1e-12))
+    assert np.abs(in_tasks - start).max() > 0.1  # it moved
+    np.testing.assert_allclose(in_tasks, distributed, atol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,18 @@ def regularised(loss: np.ndarray, gradient: np.ndarray, rows: int, theta: np.nda
     return objective, gradient
 
 
+@dataclass
+class Memory:
+    """An L-BFGS memory to send elsewhere: curvature pairs (oldest first) of `shape` (parameters x problems) in
+    float32 (half the bytes; they only shape the steps), their rho, and gamma (nan: no scale known yet)."""
+
+    shape: tuple[int, int]
+    s: list[np.ndarray]
+    y: list[np.ndarray]
+    rho: list[np.ndarray]
+    gamma: np.ndarray
+
+
 MIN_ITERATIONS = 5
 MIN_STEP = 2.0 ** -20  # a problem whose trial steps keep failing down to this is as converged as it will get
 
@@ -190,6 +202,37 @@ class LockstepLBFGS:
         if len(self.s) > self.history:
             self.release(self.s.pop(0), self.y.pop(0))
             self.rho.pop(0)
+
+    def memory(self, theta: np.ndarray, max_bytes: int) -> Memory:
+        """What another optimiser needs to go on from where this one stopped, for the problems of theta's columns:
+        the newest curvature pairs that fit in max_bytes (at least one), and the scale."""
+        gamma = np.full(theta.shape[1], np.nan) if self.gamma is None else self.gamma
+        kept = -max(1, max_bytes // (2 * 4 * theta.size))  # s and y of one pair, in float32
+        return Memory(theta.shape, [s.astype(np.float32) for s in self.s[kept:]],
+                      [y.astype(np.float32) for y in self.y[kept:]], self.rho[kept:], gamma)
+
+    @classmethod
+    def side_by_side(cls, memories: list[Memory], history: int, tol: float) -> "LockstepLBFGS":
+        """One optimiser for the problems of several, in order: the k-th memory's problems become the next columns.
+        The problems are independent, so each keeps its own history. A memory with fewer pairs than the others gets
+        empty ones (rho 0: they change no direction) before its oldest."""
+        count = max(len(m.s) for m in memories)
+
+        def pair(m: Memory, pairs: list[np.ndarray], i: int) -> np.ndarray:
+            missing = count - len(pairs)
+            return np.zeros(m.shape, np.float32) if i < missing else pairs[i - missing]
+
+        def weights(m: Memory, i: int) -> np.ndarray:
+            missing = count - len(m.rho)
+            return np.zeros(m.shape[1]) if i < missing else m.rho[i - missing]
+
+        optimiser = cls(history=history, tol=tol)
+        for i in range(count):
+            optimiser.s.append(np.concatenate([pair(m, m.s, i) for m in memories], axis=1, dtype=np.float64))
+            optimiser.y.append(np.concatenate([pair(m, m.y, i) for m in memories], axis=1, dtype=np.float64))
+            optimiser.rho.append(np.concatenate([weights(m, i) for m in memories]))
+        optimiser.gamma = np.concatenate([m.gamma for m in memories])
+        return optimiser
 
     def minimise(self, evaluate, theta: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
         """evaluate(theta) -> (objective (K,), gradient (D+1, K)); the gradient must be a new array, which the

@@ -178,15 +178,17 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         def of_group(data):
             return data if labels is None else data.map(lambda b: (b[0], b[1][:, labels]))
 
-        optimiser = LockstepLBFGS(history=self.getOrDefault(self.historySize), tol=self.getTol())
+        history, tol = self.getOrDefault(self.historySize), self.getTol()
+        if sample is None:
+            optimiser = LockstepLBFGS(history=history, tol=tol)
+        else:
+            # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over, so
+            # the passes over all rows start near the optimum with a calibrated L-BFGS memory.
+            theta, optimiser = warm_start(spark, of_group(sample), theta, self.getRegParam(),
+                                          self.getOrDefault(self.warmStartIter), history, tol)
+            if last and sample is not blocks:
+                sample.unpersist()
         try:
-            if sample is not None:
-                # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over,
-                # so the passes over all rows start near the optimum with a calibrated L-BFGS memory.
-                theta = fit_lockstep(spark, of_group(sample), theta, self.getRegParam(),
-                                     self.getOrDefault(self.warmStartIter), optimiser)
-                if last and sample is not blocks:
-                    sample.unpersist()
             return fit_lockstep(spark, of_group(blocks), theta, self.getRegParam(), self.getMaxIter(), optimiser)
         finally:
             optimiser.close()
@@ -404,6 +406,58 @@ def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: floa
 
     theta, _, _ = optimiser.minimise(evaluate, theta, max_iter)
     return theta
+
+
+MIN_WARM_START_TAGS = 25  # fewest tags per warm-start task (but one task): each task receives a copy of the sample
+WARM_START_MEMORY_BYTES = 256 << 20  # the L-BFGS pairs a warm-start task sends back: its newest ones within this
+                                     # (all 5 for 50 tags of 2^17 features, 2 for 125): the driver receives every
+                                     # task's at once
+
+
+def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float, max_iter: int, history: int,
+               tol: float) -> tuple[np.ndarray, LockstepLBFGS]:
+    """At most max_iter L-BFGS iterations over the sample's blocks from theta, run inside tasks: the tags are cut
+    into one chunk per core (of at least MIN_WARM_START_TAGS), and each chunk's task gets every sample row and
+    iterates on its own. A pass over a sample is short: sending (features x tags) coefficients out and gradients
+    back at each iteration costs more than the pass. This sends them once. Returns theta and an optimiser holding
+    the chunks' memories."""
+    sc = spark.sparkContext
+    tasks = max(1, min(sc.defaultParallelism, theta.shape[1] // MIN_WARM_START_TAGS))
+    chunks = np.array_split(np.arange(theta.shape[1]), tasks)
+    shared = sc.broadcast(theta)
+
+    def chunk_rows(block: tuple) -> list:
+        X, Y = block
+        return [(k, (X, Y[:, columns])) for k, columns in enumerate(chunks)]
+
+    def fit_chunk(items: Iterator[tuple]) -> list:
+        items = list(items)
+        if not items:
+            return []
+        k, blocks = items[0][0], [block for _, block in items]
+        optimiser = LockstepLBFGS(history=history, tol=tol)
+
+        def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
+            (total,) = partition_loss_gradient(iter(blocks), current.astype(np.float32))
+            loss, gradient, rows = total
+            return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
+
+        try:
+            fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(shared.value[:, chunks[k]]), max_iter)
+            return [(k, fitted, optimiser.memory(fitted, WARM_START_MEMORY_BYTES))]
+        finally:
+            optimiser.close()
+
+    started = time.monotonic()
+    try:
+        fitted = sorted(sample.flatMap(chunk_rows).partitionBy(len(chunks), lambda k: k)
+                        .mapPartitions(fit_chunk).collect(), key=lambda result: result[0])
+    finally:
+        shared.destroy()
+    log.info("warm start: %d iterations on the sample for %d tags in %d tasks, %.1f s", max_iter, theta.shape[1],
+             len(chunks), time.monotonic() - started)
+    return (np.concatenate([theta for _, theta, _ in fitted], axis=1),
+            LockstepLBFGS.side_by_side([memory for _, _, memory in fitted], history, tol))
 
 
 class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
