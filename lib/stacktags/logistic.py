@@ -218,19 +218,17 @@ class LockstepLBFGS:
         empty ones (rho 0: they change no direction) before its oldest."""
         count = max(len(m.s) for m in memories)
 
-        def pair(m: Memory, pairs: list[np.ndarray], i: int) -> np.ndarray:
-            missing = count - len(pairs)
-            return np.zeros(m.shape, np.float32) if i < missing else pairs[i - missing]
-
-        def weights(m: Memory, i: int) -> np.ndarray:
-            missing = count - len(m.rho)
-            return np.zeros(m.shape[1]) if i < missing else m.rho[i - missing]
+        def aligned(items: list[np.ndarray], i: int, empty: np.ndarray) -> np.ndarray:  # newest last, as in all
+            missing = count - len(items)
+            return empty if i < missing else items[i - missing]
 
         optimiser = cls(history=history, tol=tol)
         for i in range(count):
-            optimiser.s.append(np.concatenate([pair(m, m.s, i) for m in memories], axis=1, dtype=np.float64))
-            optimiser.y.append(np.concatenate([pair(m, m.y, i) for m in memories], axis=1, dtype=np.float64))
-            optimiser.rho.append(np.concatenate([weights(m, i) for m in memories]))
+            optimiser.s.append(np.concatenate([aligned(m.s, i, np.zeros(m.shape, np.float32)) for m in memories],
+                                              axis=1, dtype=np.float64))
+            optimiser.y.append(np.concatenate([aligned(m.y, i, np.zeros(m.shape, np.float32)) for m in memories],
+                                              axis=1, dtype=np.float64))
+            optimiser.rho.append(np.concatenate([aligned(m.rho, i, np.zeros(m.shape[1])) for m in memories]))
         optimiser.gamma = np.concatenate([m.gamma for m in memories])
         return optimiser
 
