@@ -16,8 +16,8 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 from stacktags import multilabel
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
 from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, fit_lockstep, renumber_columns, tag_indices,
-                                  tfidf_normalised, vectors_to_csr, warm_start)
+                                  by_frequency, column_ranks, fit_lockstep, renumber_columns, stacked,
+                                  tag_indices, tfidf_normalised, vectors_to_csr, warm_start)
 
 TAGS = ["java", "python", "sql"]
 
@@ -351,6 +351,18 @@ def test_columns_renumbered_most_frequent_first():
     renumbered = renumber_columns(block, column_ranks(columns, len(counts)), len(columns))
     assert renumbered.has_sorted_indices
     assert np.array_equal(renumbered.toarray(), [[2.0, 1.0, 0, 0], [0, 0, 3.0, 4.0]])
+
+
+def test_stacked_joins_consecutive_blocks_up_to_the_row_limit():
+    dense, labels = synthetic(rows=10)
+    cuts = [0, 3, 5, 9, 10]  # blocks of 3, 2, 4 and 1 rows
+    blocks = [(sp.csr_matrix(dense[a:b]), sp.csr_matrix(labels[a:b].astype(float))) for a, b in zip(cuts, cuts[1:])]
+    joined = stacked(blocks, max_rows=5)
+    assert [X.shape[0] for X, _ in joined] == [5, 5]  # 3 + 2, then 4 + 1
+    assert all(sp.isspmatrix_csr(X) and sp.isspmatrix_csr(Y) for X, Y in joined)
+    np.testing.assert_array_equal(sp.vstack([X for X, _ in joined]).toarray(), dense)
+    np.testing.assert_array_equal(sp.vstack([Y for _, Y in joined]).toarray(), labels)
+    assert [X.shape[0] for X, _ in stacked(blocks, max_rows=3)] == [3, 2, 4, 1]  # a block over the limit stays whole
 
 
 def test_tag_indices_keep_known_tags_only(spark):

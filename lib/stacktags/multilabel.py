@@ -111,7 +111,8 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                                 .alias("label_indices"))
         if idf is None:  # else the rows with none of the tags are packed too: IDF.fit counts every row
             source = source.where(F.size("label_indices") > 0)
-        packed = pack_blocks(source, vectors_col, "label_indices", len(tags)).persist()
+        group_size = self.getOrDefault(self.tagsPerFit) or len(tags)
+        packed = pack_blocks(source, vectors_col, "label_indices", len(tags), min(group_size, len(tags))).persist()
         # Optimise over the feature columns the rows with a tag use (the coefficients that travel every iteration
         # shrink from numFeatures to that many rows), numbered from the most frequent: the products then read the
         # coefficient rows of common terms from cache. Only per-column counts reach the driver, never rows.
@@ -148,7 +149,6 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             if warm_rows > 0 and self.getOrDefault(self.warmStartIter) > 0:
                 every = max(1, round(rows / warm_rows))
                 sample = blocks.map(lambda b: (b[0][::every], b[1][::every])).persist() if every > 1 else blocks
-            group_size = self.getOrDefault(self.tagsPerFit) or len(tags)
             grouped = group_size < len(tags)
             for first in range(0, len(tags), group_size):
                 # Each tag's problem is independent of the others' (see LockstepLBFGS): a group's tags reach the
@@ -219,11 +219,19 @@ def tag_indices(labels: F.Column, tags: list[str]) -> F.Column:
 MAX_BLOCK_CELLS = 1 << 24  # rows x tags of one block's dense margins: 64 MB in float32
 
 
-def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tags: int):
+def rows_per_block(tags_at_once: int) -> int:
+    """The most rows of a block whose dense margins for this many tags stay within MAX_BLOCK_CELLS. Every block
+    also costs (features x tags) work of its own (its gradient is added to the partition's): small blocks multiply
+    that (a pass over 100k rows in 1,864-row blocks took 1.47 s, in one block 0.51 s)."""
+    return max(1024, MAX_BLOCK_CELLS // tags_at_once)
+
+
+def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tags: int, tags_at_once: int):
     """Rows -> an RDD of (X csr float32, Y csr 0/1 with num_tags columns) blocks, built from Arrow batches on the
-    executors. Blocks are as large as MAX_BLOCK_CELLS allows, in at most one partition per core: each partition
-    sends one dense (features x tags) gradient per pass, so more partitions than cores only add traffic."""
-    rows_per_block = max(1024, MAX_BLOCK_CELLS // num_tags)
+    executors. Blocks are as large as MAX_BLOCK_CELLS allows for the tags learnt at once, in at most one partition
+    per core: each partition sends one dense (features x tags) gradient per pass, so more partitions than cores
+    only add traffic."""
+    block_rows = rows_per_block(tags_at_once)
     partitions = min(dataset.rdd.getNumPartitions(), dataset.sparkSession.sparkContext.defaultParallelism)
 
     def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -231,10 +239,10 @@ def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tag
         for batch in batches:
             pending.append(batch)
             rows += batch.num_rows
-            while rows >= rows_per_block:
+            while rows >= block_rows:
                 table = pa.Table.from_batches(pending)
-                yield _block(table.slice(0, rows_per_block))
-                rest = table.slice(rows_per_block)
+                yield _block(table.slice(0, block_rows))
+                rest = table.slice(block_rows)
                 pending, rows = rest.to_batches(), rest.num_rows
         if rows:
             yield _block(pa.Table.from_batches(pending))
@@ -276,6 +284,25 @@ def vectors_to_csr(vectors: pa.StructArray, dtype: type = np.float32) -> sp.csr_
     indices[~np.repeat(is_dense, lengths)] = np.asarray(fields["indices"].flatten())  # a sparse row's own
     return sp.csr_matrix((np.array(values.flatten(), dtype=dtype), indices.astype(np.int32), indptr),
                          shape=(len(vectors), width))
+
+
+def stacked(blocks: list[tuple], max_rows: int) -> list[tuple]:
+    """Consecutive (X, Y) blocks joined into as few blocks as hold at most max_rows rows each (a larger one stays
+    as it is)."""
+    def joined(group: list[tuple]) -> tuple:
+        return tuple(sp.vstack([block[i] for block in group], format="csr") for i in range(2)) \
+            if len(group) > 1 else group[0]
+
+    result, group, rows = [], [], 0
+    for block in blocks:
+        if group and rows + block[0].shape[0] > max_rows:
+            result.append(joined(group))
+            group, rows = [], 0
+        group.append(block)
+        rows += block[0].shape[0]
+    if group:
+        result.append(joined(group))
+    return result
 
 
 def column_counts_of(block: tuple) -> tuple[np.ndarray, np.ndarray, int]:
@@ -434,7 +461,9 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         items = list(items)
         if not items:
             return []
-        k, blocks = items[0][0], [block for _, block in items]
+        k = items[0][0]
+        # the sample's rows arrive in slices of the packed blocks: joined, a chunk's evaluation has fewer blocks
+        blocks = stacked([block for _, block in items], rows_per_block(len(chunks[k])))
         optimiser = LockstepLBFGS(history=history, tol=tol)
 
         def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
