@@ -431,7 +431,8 @@ def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: floa
         log.info("pass over %d rows: mean objective %.6f, %.1f s", rows, objective.mean(), time.monotonic() - started)
         return objective, grad
 
-    theta, _, _ = optimiser.minimise(evaluate, theta, max_iter)
+    theta, objective, passes = optimiser.minimise(evaluate, theta, max_iter)
+    log.info("%d passes: mean objective of the accepted steps %.6f", passes, objective.mean())
     return theta
 
 
