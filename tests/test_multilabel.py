@@ -1,6 +1,11 @@
 """The multilabel estimator: its numeric core, agreement with MLlib, the decision rule and persistence."""
 
 import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -13,6 +18,7 @@ from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
 
+from conftest import ROOT
 from stacktags import multilabel
 from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised
 from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
@@ -113,6 +119,31 @@ def test_a_rare_tag_with_tiny_gradients_still_learns():
     reference = minimize(rare_tag_alone, start[:, 0], jac=True, method="L-BFGS-B",
                          options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}).x
     assert np.allclose(theta[:, 0], reference, rtol=1e-2, atol=1e-2 * np.abs(reference).max())
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not sys.platform.startswith("linux"),
+                    reason="the allocator settings are glibc's, the memory figures Linux's")
+def test_freed_arrays_stay_for_reuse_until_returned_to_the_system():
+    """A worker keeps freed (features x tags) arrays for the next ones (reuse_freed_memory) until it is told it will
+    not need them (return_freed_memory), as after a warm start. Run in a new process: the settings are global."""
+    script = textwrap.dedent("""
+        import os
+        import numpy as np
+        from stacktags.logistic import return_freed_memory, reuse_freed_memory
+        def resident():
+            return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+        reuse_freed_memory()
+        before = resident()
+        array = np.ones(50_000_000)  # 381 MB
+        del array
+        held = resident()
+        return_freed_memory()
+        print(held - before, held - resident())
+    """)
+    output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "lib")}).stdout
+    held, returned = map(int, output.split())
+    assert held > 300 and returned > 300
 
 
 def test_memories_side_by_side_steer_as_each_did_alone():

@@ -30,7 +30,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.classic.column import Column, _to_java_column
 
-from stacktags.logistic import LockstepLBFGS, block_loss_gradient, regularised, reuse_freed_memory
+from stacktags.logistic import (LockstepLBFGS, block_loss_gradient, regularised, return_freed_memory,
+                                reuse_freed_memory)
 from stacktags.session import project_class
 
 log = logging.getLogger(__name__)
@@ -462,9 +463,15 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         items = list(items)
         if not items:
             return []
-        k = items[0][0]
+        result = fit(items[0][0], [block for _, block in items])
+        # The optimiser's (features x tags) arrays (3 GB a task at top-1000) are free now, but the heap keeps them
+        # (reuse_freed_memory); the passes over all rows that this worker runs next need about half as much.
+        return_freed_memory()
+        return result
+
+    def fit(k: int, slices: list[tuple]) -> list:
         # the sample's rows arrive in slices of the packed blocks: joined, a chunk's evaluation has fewer blocks
-        blocks = stacked([block for _, block in items], rows_per_block(len(chunks[k])))
+        blocks = stacked(slices, rows_per_block(len(chunks[k])))
         optimiser = LockstepLBFGS(history=history, tol=tol)
 
         def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
