@@ -291,8 +291,9 @@ def stacked(blocks: list[tuple], max_rows: int) -> list[tuple]:
     """Consecutive (X, Y) blocks joined into as few blocks as hold at most max_rows rows each (a larger one stays
     as it is)."""
     def joined(group: list[tuple]) -> tuple:
-        return tuple(sp.vstack([block[i] for block in group], format="csr") for i in range(2)) \
-            if len(group) > 1 else group[0]
+        if len(group) == 1:
+            return group[0]
+        return (sp.vstack([X for X, _ in group], format="csr"), sp.vstack([Y for _, Y in group], format="csr"))
 
     result, group, rows = [], [], 0
     for block in blocks:
