@@ -16,6 +16,7 @@ setup(
         "pyarrow>=15",
         "numpy>=1.26",  # sparknlp imports numpy without declaring it
         "scipy>=1.11",  # sparse matrices for the multilabel estimator
+        "numba>=0.61",  # its sparse-dense products, compiled for the CPU at hand (lib/stacktags/logistic.py)
         "pandas>=2.0",  # pandas UDFs (scoring)
         "matplotlib>=3.8",  # plots of the evaluation report
     ],

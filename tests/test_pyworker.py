@@ -46,5 +46,6 @@ def test_the_daemon_loads_the_task_libraries_before_it_forks_any_worker():
     finally:
         daemon.stdin.close()  # the daemon exits when Spark's end of its stdin closes
         daemon.wait(timeout=60)
-    for extension in ("pyarrow/lib.", "pyarrow/_compute.", "pyarrow/_csv.", "pyarrow/_fs.", "scipy/sparse/_sparsetools."):
+    for extension in ("pyarrow/lib.", "pyarrow/_compute.", "pyarrow/_csv.", "pyarrow/_fs.", "scipy/sparse/_sparsetools.",
+                      "numba/_dispatcher."):
         assert extension in mapped  # plain pyspark.daemon maps none of these

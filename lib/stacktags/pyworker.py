@@ -25,7 +25,7 @@ from typing import IO
 from pyspark import worker, worker_util
 
 _spark_setup_spark_files = worker_util.setup_spark_files
-PRELOADED = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.fs", "scipy.sparse")
+PRELOADED = ("numba", "numpy", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.fs", "scipy.sparse")
 
 
 def setup_spark_files(infile: IO) -> None:
