@@ -60,10 +60,11 @@ def return_freed_memory() -> None:
 
 
 # The two sparse-dense products of a pass, compiled for this CPU: scipy's are built for any x86-64 and do not use its
-# wider vector units (at 250 tags over 105k rows each took 0.43 s, these 0.28 s). Of the fast-math licences only
-# contraction (fused multiply-add) is allowed: no reordering. Compiled in each process on first use, about 0.5 s; not
+# wider vector units (at 250 tags over 105k rows each took 0.43 s, these about 0.3 s). The same operations in the same
+# order as scipy's (no fused multiply-add either), so the sums are the same to the bit: rounding-level changes alone
+# move so-dev's micro-F1 by up to 0.003 (BENCHMARKS.md). Compiled in each process on first use, about 0.5 s; not
 # cached on disk, which installed packages may not allow.
-@numba.njit(nogil=True, fastmath={"contract"})
+@numba.njit(nogil=True)
 def _add_products(indptr, indices, data, coefficients, out):
     """out[i] += X[i] @ coefficients for every row i of the csr matrix X (indptr, indices, data)."""
     for i in range(out.shape[0]):
@@ -74,7 +75,7 @@ def _add_products(indptr, indices, data, coefficients, out):
                 row[k] += x * weights[k]
 
 
-@numba.njit(nogil=True, fastmath={"contract"})
+@numba.njit(nogil=True)
 def _add_transposed_products(indptr, indices, data, dense, out):
     """out += X.T @ dense for the csr matrix X (indptr, indices, data): row i of dense goes to X[i]'s columns."""
     for i in range(dense.shape[0]):
@@ -90,9 +91,9 @@ def block_loss_gradient(X: sp.csr_matrix, Y: sp.csr_matrix, theta: np.ndarray) -
     float64, plus the block's row count. X: (n, D) features; Y: (n, K) 0/1 labels; theta: (D+1, K) coefficients. The
     dense (n, K) work runs in theta's dtype (float32 halves its memory traffic); the sums are float64."""
     X = X.tocsr()  # the products read its arrays (a csr matrix is returned as it is)
-    margins = np.empty((X.shape[0], theta.shape[1]), dtype=theta.dtype)
-    margins[:] = theta[-1]
+    margins = np.zeros((X.shape[0], theta.shape[1]), dtype=theta.dtype)
     _add_products(X.indptr, X.indices, X.data, theta[:-1], margins)
+    margins += theta[-1]
     rows, tags = Y.nonzero()
     # log(1 + e^m) = max(m, 0) + log(1 + e^-|m|), stable both ways; the sum of max(m, 0) is (sum m + sum |m|) / 2.
     # In-place steps over the dense (rows x tags) arrays: temporaries would add to their memory traffic.
