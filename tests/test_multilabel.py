@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -524,4 +525,30 @@ def test_saved_coefficients_are_sparse_and_must_fit_the_feature_width(spark, tmp
     for checksum in metadata_file.parent.glob(".*.crc"):
         checksum.unlink()
     with pytest.raises(ModelMismatchError, match="beyond its 4 feature columns"):
+        MultilabelLogisticModel.load(str(tmp_path / "m"))
+
+
+def test_coefficients_written_by_spark_in_several_files_load(spark, tmp_path):
+    """Models saved before the coefficients were written by pyarrow hold Spark's part files (and _SUCCESS, .crc)."""
+    coefficients = np.arange(12, dtype=np.float32).reshape(6, 2)
+    model = MultilabelLogisticModel(tags=["a", "b"], coefficients=coefficients, intercepts=np.array([0.25, -0.5]),
+                                    thresholds=[0.5, 0.5])
+    model.write().save(str(tmp_path / "m"))
+    spark.read.parquet(str(tmp_path / "m" / "data")).repartition(2).write.parquet(str(tmp_path / "by_spark"))
+    assert len(list((tmp_path / "by_spark").glob("part-*.parquet"))) == 2
+    shutil.rmtree(tmp_path / "m" / "data")
+    (tmp_path / "by_spark").rename(tmp_path / "m" / "data")
+    loaded = MultilabelLogisticModel.load(str(tmp_path / "m"))
+    assert np.array_equal(loaded.coefficients, coefficients)
+    assert loaded.intercepts.tolist() == [0.25, -0.5]
+    assert loaded.getOrDefault(loaded.tags) == ["a", "b"]
+
+
+def test_a_model_without_its_coefficients_does_not_load(spark, tmp_path):
+    model = MultilabelLogisticModel(tags=["a"], coefficients=np.ones((3, 1), dtype=np.float32),
+                                    intercepts=np.zeros(1), thresholds=[0.5])
+    model.write().save(str(tmp_path / "m"))
+    for data_file in (tmp_path / "m" / "data").glob("*.parquet"):
+        data_file.unlink()
+    with pytest.raises(ModelMismatchError, match="no Parquet files"):
         MultilabelLogisticModel.load(str(tmp_path / "m"))

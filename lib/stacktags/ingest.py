@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from stacktags import csvsplit
+from stacktags.files import hadoop_file, path_exists
 from stacktags.tables import WriteCounts, upsert
 
 CORRUPT_RECORD = "_corrupt_record"
@@ -101,17 +102,6 @@ def java_charset(spark: SparkSession, encoding: str) -> str:
     if not spark.sparkContext._jvm.java.nio.charset.Charset.isSupported(name):
         raise IngestError(f"unknown encoding {encoding!r} (use UTF-8, or latin-1 for the Kaggle download)")
     return name
-
-
-def hadoop_file(spark: SparkSession, path: str):
-    """(file system, path) of Hadoop's FileSystem API, for any scheme the cluster knows (local, s3://, hdfs://)."""
-    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
-
-
-def path_exists(spark: SparkSession, path: str) -> bool:
-    file_system, hadoop_path = hadoop_file(spark, path)
-    return file_system.exists(hadoop_path)
 
 
 def first_line(spark: SparkSession, path: str, charset: str) -> str | None:

@@ -11,7 +11,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stacktags.config import Config
-from stacktags.ingest import QUESTIONS, REJECT_REASON, parse_rows, path_exists, read_as_strings
+from stacktags.files import path_exists
+from stacktags.ingest import QUESTIONS, REJECT_REASON, parse_rows, read_as_strings
 from stacktags.model import load_model
 from stacktags.tables import append_counted
 

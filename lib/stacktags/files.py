@@ -1,0 +1,38 @@
+"""Files on any file system Hadoop knows (local, s3://, hdfs://), handled by the driver through Hadoop's FileSystem API."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+def hadoop_file(spark: SparkSession, path: str):
+    """(file system, path) of Hadoop's FileSystem API, for any scheme the cluster knows (local, s3://, hdfs://)."""
+    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    file_system, hadoop_path = hadoop_file(spark, path)
+    return file_system.exists(hadoop_path)
+
+
+def upload(spark: SparkSession, local_file: str, path: str) -> None:
+    """Copies a file of the driver's disk to path (replacing a file there)."""
+    file_system, hadoop_path = hadoop_file(spark, path)
+    file_system.copyFromLocalFile(False, True, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file),
+                                  hadoop_path)
+
+
+def download(spark: SparkSession, path: str, local_file: str) -> None:
+    """Copies the file at path to the driver's disk (checked against its checksum file, when it has one)."""
+    file_system, hadoop_path = hadoop_file(spark, path)
+    file_system.copyToLocalFile(False, hadoop_path, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file),
+                                True)  # raw local file system: no checksum file beside the copy
+
+
+def data_files(spark: SparkSession, folder: str, suffix: str) -> list[str]:
+    """The files of folder whose names end with suffix, in name order; hidden ones (_SUCCESS, .crc) left out."""
+    file_system, hadoop_path = hadoop_file(spark, folder)
+    names = [status.getPath().toString() for status in file_system.listStatus(hadoop_path) if status.isFile()]
+    return sorted(name for name in names
+                  if name.endswith(suffix) and not name.rsplit("/", 1)[-1].startswith(("_", ".")))
