@@ -1,7 +1,7 @@
 """Train the tag model on the train split of questions_clean and register a new version in the models table.
 
-HashingTF, IDF and one logistic regression per tag (the top [train] num_tags tags), thresholds tuned on the
-validation split; the saved PipelineModel holds the text preparation too, so it scores raw questions.
+Hashed term counts (HashingTF), IDF and one logistic regression per tag (the top [train] num_tags tags), thresholds
+tuned on the validation split; the saved PipelineModel holds the text preparation too, so it scores raw questions.
 """
 
 import argparse

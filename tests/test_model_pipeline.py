@@ -1,6 +1,7 @@
 """Train, evaluate and score end to end on the bundled sample, through the job entry points."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
-from stacktags.model import NoModelError, classifier_of, load_model
+from stacktags.model import NoModelError, classifier_of, load_model, saved_model
+from stacktags.multilabel import ModelMismatchError
 
 JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
 # Small and quick: the sample has 2,000 questions.
@@ -104,6 +106,20 @@ def test_score_is_incremental_and_idempotent(spark, trained):
 def test_unknown_model_version_is_a_clear_error(spark, trained):
     with pytest.raises(NoModelError, match="no model version 99"):
         run("score", trained, "--source", trained.table("questions_raw"), "--model-version", "99")
+
+
+def test_a_model_saved_with_a_stage_this_code_lacks_is_a_clear_error(spark, trained, tmp_path):
+    saved = Path(spark.table(trained.table("models")).first()["path"])
+    old = tmp_path / "old-model"
+    shutil.copytree(saved, old)
+    # as a model saved before QuestionHashingTF replaced TermMixer and HashingTF names its first predictor stage
+    metadata = next(old.glob("stages/1_*/stages/0_*/metadata/part-*"))
+    fields = json.loads(metadata.read_text())
+    metadata.write_text(json.dumps({**fields, "class": "stacktags.features.TermMixer"}))
+    metadata.with_name(f".{metadata.name}.crc").unlink()  # the local file system would find the edit
+    with pytest.raises(ModelMismatchError, match="this version of stacktags does not have .*TermMixer.*train a new"):
+        saved_model(str(old))
+    assert saved_model(str(saved)).stages  # the model itself loads
 
 
 def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, trained):

@@ -1,7 +1,7 @@
 """Training: the tag model as one Spark ML PipelineModel, its thresholds, and the `models` registry table.
 
 A saved model is PipelineModel([text preparation, predictor]): the first part turns raw Title and HTML Body into
-tokens (the same definition the clean job applies), the second (TermMixer, HashingTF, IDF, Normalizer and the
+tokens (the same definition the clean job applies), the second (QuestionHashingTF, IDF, Normalizer and the
 multilabel classifier) turns tokens into tags. Scoring raw questions runs the whole model; training and evaluation,
 which read questions_clean where the tokens already are, run the predictor alone.
 """
@@ -27,7 +27,7 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
-from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.multilabel import ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
 
@@ -75,10 +75,9 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
 def fit_predictor(cfg: Config, training: DataFrame) -> PipelineModel:
     """What predictor_pipeline(cfg).fit(training) returns, with one pass over the data fewer: IDF is fitted in the
     classifier's packing pass (MultilabelLogisticRegression.fitWithIDF)."""
-    term_mixer, hashing, idf, normalizer, classifier = predictor_pipeline(cfg).getStages()
-    idf_model, classifier_model = classifier.fitWithIDF(hashing.transform(term_mixer.transform(training)), idf,
-                                                        normalizer)
-    return PipelineModel(stages=[term_mixer, hashing, idf_model, normalizer, classifier_model])
+    hashing_tf, idf, normalizer, classifier = predictor_pipeline(cfg).getStages()
+    idf_model, classifier_model = classifier.fitWithIDF(hashing_tf.transform(training), idf, normalizer)
+    return PipelineModel(stages=[hashing_tf, idf_model, normalizer, classifier_model])
 
 
 def classifier_of(model: PipelineModel) -> MultilabelLogisticModel:
@@ -250,4 +249,14 @@ def load_model(spark: SparkSession, cfg: Config, version: int | None = None) -> 
     row = models.orderBy(F.desc("version")).first()
     if row is None:
         raise NoModelError(f"no model version {version} in {table}")
-    return row["version"], PipelineModel.load(row["path"]), row.asDict()
+    return row["version"], saved_model(row["path"]), row.asDict()
+
+
+def saved_model(path: str) -> PipelineModel:
+    """PipelineModel.load, with a clear error for a model whose stages this stacktags does not have (one saved by an
+    older version: pyspark finds each stage's class by the name in its metadata)."""
+    try:
+        return PipelineModel.load(path)
+    except AttributeError as error:
+        raise ModelMismatchError(f"{path}: a model with a stage this version of stacktags does not have ({error}); "
+                                 f"train a new one") from error
