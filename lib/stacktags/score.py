@@ -60,7 +60,8 @@ def score(spark: SparkSession, cfg: Config, source: str, version: int | None = N
     table = cfg.table(PREDICTIONS_TABLE)
     if spark.catalog.tableExists(table):
         done = spark.table(table).where(F.col("model_version") == version).select("Id")
-        questions = questions.join(done, "Id", "left_anti")
+        if not done.isEmpty():  # the join shuffles every title and body, so none against no rows (a new version)
+            questions = questions.join(done, "Id", "left_anti")
     if questions.isEmpty():
         return ScoreResult(version, 0, unreadable)
     predictions = model.transform(questions).select(
