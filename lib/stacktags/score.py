@@ -5,6 +5,7 @@ Incremental and idempotent: questions already scored by the same model version a
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -53,10 +54,14 @@ def one_row_per_id(questions: DataFrame) -> DataFrame:
 
 
 def score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
-    version, model, _ = load_model(spark, cfg, version)
-    questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
-                                           cfg.require("ingest", "max_body_bytes"))
-    questions = one_row_per_id(questions)
+    # Loading the model (the models table, then about 20 small reads) and checking the source's Ids are
+    # independent, and both mostly wait on the JVM: side by side they take the time of the longer.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacktags-model-load") as pool:
+        loading = pool.submit(load_model, spark, cfg, version)
+        questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
+                                               cfg.require("ingest", "max_body_bytes"))
+        questions = one_row_per_id(questions)
+        version, model, _ = loading.result()
     table = cfg.table(PREDICTIONS_TABLE)
     if spark.catalog.tableExists(table):
         done = spark.table(table).where(F.col("model_version") == version).select("Id")
