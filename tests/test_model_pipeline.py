@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from chispa import assert_df_equality
+from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
 from stacktags.model import NoModelError, classifier_of, load_model, saved_model
 from stacktags.multilabel import ModelMismatchError
+from stacktags.persistence import load_stage
 
 JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
 # Small and quick: the sample has 2,000 questions.
@@ -118,8 +121,33 @@ def test_a_model_saved_with_a_stage_this_code_lacks_is_a_clear_error(spark, trai
     metadata.write_text(json.dumps({**fields, "class": "stacktags.features.TermMixer"}))
     metadata.with_name(f".{metadata.name}.crc").unlink()  # the local file system would find the edit
     with pytest.raises(ModelMismatchError, match="this version of stacktags does not have .*TermMixer.*train a new"):
-        saved_model(str(old))
-    assert saved_model(str(saved)).stages  # the model itself loads
+        saved_model(spark, str(old))
+    assert saved_model(spark, str(saved)).stages  # the model itself loads
+
+
+def flattened(model) -> list:
+    return [leaf for stage in model.stages for leaf in (flattened(stage) if isinstance(stage, PipelineModel)
+                                                         else [stage])]
+
+
+def test_the_driver_side_loader_gives_what_pipelinemodel_load_gives(spark, trained):
+    path = spark.table(trained.table("models")).first()["path"]
+    ours, pysparks = load_stage(spark, path), PipelineModel.load(path)
+    assert ours.uid == pysparks.uid and [s.uid for s in ours.stages] == [s.uid for s in pysparks.stages]
+    pairs = list(zip(flattened(ours), flattened(pysparks), strict=True))
+    assert len(pairs) == 8  # 4 of text preparation; hashing, IDF, normaliser, classifier
+    for mine, theirs in pairs:
+        assert type(mine) is type(theirs) and mine.uid == theirs.uid
+        assert {p.name: v for p, v in mine.extractParamMap().items()} == \
+            {p.name: v for p, v in theirs.extractParamMap().items()}
+    questions = spark.table(trained.table("questions_raw")).limit(50)
+    assert_df_equality(ours.transform(questions), pysparks.transform(questions), ignore_row_order=True)
+
+
+def test_a_folder_without_metadata_is_not_a_model(spark, tmp_path):
+    (tmp_path / "metadata").mkdir()
+    with pytest.raises(FileNotFoundError, match="no metadata file; not a saved Spark ML stage"):
+        load_stage(spark, str(tmp_path))
 
 
 def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, trained):

@@ -28,6 +28,7 @@ from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
 from stacktags.multilabel import ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.persistence import load_stage
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
 
@@ -249,14 +250,15 @@ def load_model(spark: SparkSession, cfg: Config, version: int | None = None) -> 
     row = models.orderBy(F.desc("version")).first()
     if row is None:
         raise NoModelError(f"no model version {version} in {table}")
-    return row["version"], saved_model(row["path"]), row.asDict()
+    return row["version"], saved_model(spark, row["path"]), row.asDict()
 
 
-def saved_model(path: str) -> PipelineModel:
-    """PipelineModel.load, with a clear error for a model whose stages this stacktags does not have (one saved by an
-    older version: pyspark finds each stage's class by the name in its metadata)."""
+def saved_model(spark: SparkSession, path: str) -> PipelineModel:
+    """The saved PipelineModel at path (persistence.load_stage: PipelineModel.load's result, sooner), with a clear
+    error for a model whose stages this stacktags does not have (one saved by an older version: each stage's class
+    is found by the name in its metadata)."""
     try:
-        return PipelineModel.load(path)
+        return load_stage(spark, path)
     except AttributeError as error:
         raise ModelMismatchError(f"{path}: a model with a stage this version of stacktags does not have ({error}); "
                                  f"train a new one") from error

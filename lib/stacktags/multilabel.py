@@ -34,6 +34,7 @@ from pyspark.sql.classic.column import Column, _to_java_column
 from stacktags.files import data_files, download, upload
 from stacktags.logistic import (LockstepLBFGS, block_loss_gradient, regularised, return_freed_memory,
                                 reuse_freed_memory)
+from stacktags.persistence import read_metadata
 from stacktags.session import project_class
 
 log = logging.getLogger(__name__)
@@ -627,7 +628,7 @@ class _ModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str) -> MultilabelLogisticModel:
-        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        metadata = read_metadata(self.sparkSession, path)
         model = self.cls()
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
