@@ -28,7 +28,7 @@ from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
 from stacktags.multilabel import ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression
-from stacktags.persistence import load_stage
+from stacktags.persistence import UnknownStageError, load_stage
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
 
@@ -255,10 +255,9 @@ def load_model(spark: SparkSession, cfg: Config, version: int | None = None) -> 
 
 def saved_model(spark: SparkSession, path: str) -> PipelineModel:
     """The saved PipelineModel at path (persistence.load_stage: PipelineModel.load's result, sooner), with a clear
-    error for a model whose stages this stacktags does not have (one saved by an older version: each stage's class
-    is found by the name in its metadata)."""
+    error for a model with a stage this stacktags does not have (one saved by an older version)."""
     try:
         return load_stage(spark, path)
-    except AttributeError as error:
-        raise ModelMismatchError(f"{path}: a model with a stage this version of stacktags does not have ({error}); "
+    except UnknownStageError as error:
+        raise ModelMismatchError(f"{path}: a model with a stage this version of stacktags does not have: {error}; "
                                  f"train a new one") from error

@@ -34,13 +34,20 @@ def read_metadata(spark: SparkSession, path: str) -> dict:
             return json.loads(handle.readline())
 
 
+class UnknownStageError(LookupError):
+    """A saved stage names a class this code does not have (a model saved by another version of stacktags)."""
+
+
 def python_class(name: str) -> type:
-    """The pyspark class of a saved stage's class name (org.apache.spark.ml... -> pyspark.ml...), as pyspark finds
-    it; AttributeError when the module has no such class."""
+    """The Python class of a saved stage's class name (org.apache.spark.ml... -> pyspark.ml...), as pyspark finds
+    it."""
     if not name.startswith("pyspark.ml."):
         name = name.replace("org.apache.spark", "pyspark")
     module, _, class_name = name.rpartition(".")
-    return getattr(importlib.import_module(module), class_name)
+    try:
+        return getattr(importlib.import_module(module), class_name)
+    except (ImportError, AttributeError) as error:
+        raise UnknownStageError(f"no class {name} ({error})") from error
 
 
 def load_stage(spark: SparkSession, path: str):
