@@ -106,6 +106,11 @@ def test_score_is_incremental_and_idempotent(spark, trained):
     assert [(r["rows_in"], r["rows_out"]) for r in runs] == [(2000, 2000), (0, 0), (0, 0)]
 
 
+def test_a_source_that_is_not_there_is_a_clear_error(spark, trained, tmp_path):
+    with pytest.raises(ValueError, match="not a table, a Delta folder, or a folder with Questions.csv"):
+        run("score", trained, "--source", str(tmp_path / "nothing-here"))
+
+
 def test_unknown_model_version_is_a_clear_error(spark, trained):
     with pytest.raises(NoModelError, match="no model version 99"):
         run("score", trained, "--source", trained.table("questions_raw"), "--model-version", "99")
