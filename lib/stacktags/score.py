@@ -54,13 +54,13 @@ def one_row_per_id(questions: DataFrame) -> DataFrame:
 
 
 def score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
-    # a source that is not there fails here, at once (a table or Delta folder is only opened, a CSV read)
-    questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
-                                           cfg.require("ingest", "max_body_bytes"))
-    # Loading the model (the models table, then about 20 small reads) and checking the source's Ids are
-    # independent, and both mostly wait on the JVM: side by side they take the time of the longer.
+    # Loading the model (the models table, then about 20 small reads) and opening the source and checking its Ids
+    # (a table's first read loads its Delta log) are independent, and both mostly wait on the JVM: side by side
+    # they take the time of the longer. A source that is not there fails once the model has loaded.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacktags-model-load") as pool:
         loading = pool.submit(load_model, spark, cfg, version)
+        questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
+                                               cfg.require("ingest", "max_body_bytes"))
         questions = one_row_per_id(questions)
         version, model, _ = loading.result()
     table = cfg.table(PREDICTIONS_TABLE)
