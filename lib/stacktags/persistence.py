@@ -1,7 +1,8 @@
 """Loading a saved PipelineModel with each stage's metadata read by the driver.
 
 pyspark reads a stage's metadata (one line of JSON) with a Spark job, `spark.read.text(...).first()`, and a Python
-stage's twice: 19 jobs and 1.9 s for a stacktags model. Here the driver reads each metadata file through Hadoop's
+stage's twice: 19 jobs for a stacktags model, which loaded in 5.3 to 5.7 s that way and in 4.2 to 4.5 s this way
+(a top-100 model, BENCHMARKS.md). Here the driver reads each metadata file through Hadoop's
 FileSystem (any scheme) and sets the params of plain Python stages itself; stages with a reader of their own (the
 Java ones, IDF and Normalizer, and the classifier with its coefficients) are left to it. The saved format is
 pyspark's: what `PipelineModel.load` reads, this reads.
