@@ -21,11 +21,11 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 
 from conftest import ROOT
 from stacktags import multilabel
-from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, block_loss_gradient,
-                                regularised)
-from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, fit_lockstep, renumber_columns, stacked,
-                                  tag_indices, tfidf_normalised, vectors_to_csr, warm_start)
+from stacktags.logistic import LockstepLBFGS, _add_products, _add_transposed_products, loss_gradient, regularised
+from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
+                                  by_frequency, column_ranks, fit_lockstep, group_rows, partition_loss_gradient,
+                                  renumber_columns, stacked, tag_indices, tfidf_normalised, vectors_to_csr,
+                                  warm_start)
 
 TAGS = ["java", "python", "sql"]
 
@@ -45,7 +45,7 @@ def test_gradient_matches_finite_differences():
     theta = np.random.default_rng(1).normal(size=(6, 3)) * 0.3
 
     def objective(t):
-        loss, grad, total = block_loss_gradient(X, Y, t)
+        loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
         return regularised(loss, grad, total, t, 0.1)
 
     value, grad = objective(theta)
@@ -61,9 +61,9 @@ def test_float32_products_agree_with_float64():
     dense, labels = synthetic(rows=400, features=12)
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
     theta = np.random.default_rng(2).normal(size=(13, 3)) * 0.3
-    loss64, grad64, rows = block_loss_gradient(X, Y, theta)
-    loss32, grad32, _ = block_loss_gradient(X.astype(np.float32), Y.astype(np.float32), theta.astype(np.float32))
-    assert rows == 400 and loss32.dtype == grad32.dtype == np.float64
+    loss64, grad64, rows = loss_gradient([(X, Y, 1.0)], theta)
+    loss32, grad32, _ = loss_gradient([(X.astype(np.float32), Y.astype(np.float32), 1.0)], theta.astype(np.float32))
+    assert rows == 400 and loss32.dtype == np.float64 and grad32.dtype == np.float32
     np.testing.assert_allclose(loss32, loss64, rtol=1e-5)
     np.testing.assert_allclose(grad32, grad64, rtol=1e-4, atol=1e-4)
 
@@ -94,7 +94,7 @@ def test_lockstep_lbfgs_finds_each_tags_optimum():
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
 
     def evaluate(t):
-        loss, grad, total = block_loss_gradient(X, Y, t)
+        loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
         return regularised(loss, grad, total, t, 0.01)
 
     theta, _, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=200)
@@ -110,7 +110,7 @@ def test_each_iteration_is_one_data_pass_whatever_the_line_search_does():
 
     def evaluate(t):
         calls.append(1)
-        loss, grad, total = block_loss_gradient(X, Y, t)
+        loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
         return regularised(loss, grad, total, t, 1e-4)
 
     _, objective, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=8)
@@ -127,7 +127,7 @@ def test_a_rare_tag_with_tiny_gradients_still_learns():
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(np.column_stack([rare, dense[:, 1] > 0]).astype(float))
 
     def evaluate(t):
-        loss, grad, total = block_loss_gradient(X, Y, t)
+        loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
         return regularised(loss, grad, total, t, 1e-4)
 
     start = np.zeros((9, 2))
@@ -179,7 +179,7 @@ def test_memories_side_by_side_steer_as_each_did_alone():
         Y = sp.csr_matrix(labels[:, columns].astype(float))
 
         def evaluate(t):
-            loss, grad, total = block_loss_gradient(X, Y, t)
+            loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
             return regularised(loss, grad, total, t, 0.01)
 
         optimiser = LockstepLBFGS(history=5, tol=1e-12)
@@ -209,7 +209,8 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
     dense, labels = synthetic(rows=400)
     halves = [slice(0, 200), slice(200, 400)]
     blocks = spark.sparkContext.parallelize(
-        [(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32))) for h in halves], 2)
+        [Block(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32))) for h in halves],
+        2)
     start = np.zeros((13, 3))
     start[-1] = -1.0
     with caplog.at_level("INFO", logger="stacktags.multilabel"):
@@ -254,8 +255,9 @@ def test_warm_start_on_a_share_of_the_rows_gets_closer_to_the_optimum_in_as_many
 
     def objective(tag, t):  # the tag's objective on the driver, in float64
         Y = sp.csr_matrix(labels[fitted][:, [TAGS.index(tag)]].astype(float))
-        loss, grad, total = block_loss_gradient(X, Y, t.reshape(-1, 1))
-        value, g = regularised(loss, grad, total, t.reshape(-1, 1), 0.01)
+        t = np.asarray(t, dtype=np.float64).reshape(-1, 1)
+        loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
+        value, g = regularised(loss, grad, total, t, 0.01)
         return value[0], g.ravel()
 
     def optimum(tag):  # the tag's exact optimum (scipy), for reference
@@ -286,13 +288,13 @@ def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, 
     groups = []
     fit_group = MultilabelLogisticRegression._fit_group
 
-    def recorded(self, spark, blocks, sample, theta, labels, last):
-        groups.append((labels, theta.shape[1], last))
-        return fit_group(self, spark, blocks, sample, theta, labels, last)
+    def recorded(self, spark, blocks, every, theta):
+        groups.append((blocks.map(lambda b: b.Y.shape[1]).distinct().collect(), theta.shape[1]))
+        return fit_group(self, spark, blocks, every, theta)
 
     monkeypatch.setattr(MultilabelLogisticRegression, "_fit_group", recorded)
     grouped = fit(tagsPerFit=2)
-    assert groups == [(slice(0, 2), 2, False), (slice(2, 3), 1, True)]  # really fitted in two groups
+    assert groups == [([2], 2), ([1], 1)]  # really fitted in two groups, each on its own label columns
     assert grouped.getOrDefault(grouped.tags) == together.getOrDefault(together.tags)
     assert np.allclose(grouped.coefficients, together.coefficients, atol=1e-3)
     assert np.allclose(grouped.intercepts, together.intercepts, atol=1e-3)
@@ -411,13 +413,82 @@ def test_columns_renumbered_most_frequent_first():
 def test_stacked_joins_consecutive_blocks_up_to_the_row_limit():
     dense, labels = synthetic(rows=10)
     cuts = [0, 3, 5, 9, 10]  # blocks of 3, 2, 4 and 1 rows
-    blocks = [(sp.csr_matrix(dense[a:b]), sp.csr_matrix(labels[a:b].astype(float))) for a, b in zip(cuts, cuts[1:])]
+    blocks = [Block(sp.csr_matrix(dense[a:b]), sp.csr_matrix(labels[a:b].astype(float)))
+              for a, b in zip(cuts, cuts[1:])]
     joined = stacked(blocks, max_rows=5)
-    assert [X.shape[0] for X, _ in joined] == [5, 5]  # 3 + 2, then 4 + 1
-    assert all(sp.isspmatrix_csr(X) and sp.isspmatrix_csr(Y) for X, Y in joined)
-    np.testing.assert_array_equal(sp.vstack([X for X, _ in joined]).toarray(), dense)
-    np.testing.assert_array_equal(sp.vstack([Y for _, Y in joined]).toarray(), labels)
-    assert [X.shape[0] for X, _ in stacked(blocks, max_rows=3)] == [3, 2, 4, 1]  # a block over the limit stays whole
+    assert [b.X.shape[0] for b in joined] == [5, 5]  # 3 + 2, then 4 + 1
+    assert all(sp.isspmatrix_csr(b.X) and sp.isspmatrix_csr(b.Y) and b.weight == 1 for b in joined)
+    np.testing.assert_array_equal(sp.vstack([b.X for b in joined]).toarray(), dense)
+    np.testing.assert_array_equal(sp.vstack([b.Y for b in joined]).toarray(), labels)
+    assert [b.X.shape[0] for b in stacked(blocks, max_rows=3)] == [3, 2, 4, 1]  # a block over the limit stays whole
+    weighed = blocks[:2] + [blocks[2]._replace(weight=4.0), blocks[3]._replace(weight=4.0)]
+    assert [(b.X.shape[0], b.weight) for b in stacked(weighed, max_rows=10)] == [(5, 1.0), (5, 4.0)]  # never mixed
+
+
+def test_a_block_weighing_two_counts_as_its_rows_twice():
+    dense, labels = synthetic(rows=50)
+    X, Y = sp.csr_matrix(dense, dtype=np.float32), sp.csr_matrix(labels.astype(np.float32))
+    theta = (np.random.default_rng(2).normal(size=(13, 3)) * 0.3).astype(np.float32)
+    plain = Block(X[:20], Y[:20])
+    (weighed,) = partition_loss_gradient(iter([plain, Block(X[20:], Y[20:], 2.0)]), theta)
+    (twice,) = partition_loss_gradient(iter([plain, Block(X[20:], Y[20:]), Block(X[20:], Y[20:])]), theta)
+    np.testing.assert_allclose(weighed[0], twice[0], rtol=1e-12)
+    np.testing.assert_allclose(weighed[1], twice[1], rtol=1e-5, atol=1e-6)
+    assert weighed[2] == twice[2] == 80
+
+
+def test_a_group_reads_its_tagged_rows_and_a_weighed_share_of_the_others(spark):
+    dense, labels = synthetic(rows=2000)
+    halves = [slice(0, 1000), slice(1000, 2000)]
+    blocks = spark.sparkContext.parallelize(
+        [Block(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32)))
+         for h in halves], 2)
+    group = slice(1, 3)  # python and sql
+    tagged = labels[:, group].any(axis=1)
+
+    def row_set(read):  # each row's features and group labels
+        return {tuple(r) for b in read for r in np.column_stack([b.X.toarray(), b.Y.toarray()])}
+
+    read = group_rows(blocks, group, 0.25, seed=7).collect()
+    with_tag = [b for b in read if b.weight == 1.0]
+    others = [b for b in read if b.weight == 4.0]
+    assert len(with_tag) + len(others) == len(read)
+    assert all(b.Y.shape[1] == 2 for b in read)
+    # every row with one of the group's tags, with its labels for the group's tags
+    truth = np.column_stack([dense, labels[:, group]]).astype(np.float32)
+    assert row_set(with_tag) == {tuple(r) for r in truth[tagged]}
+    # about a quarter of the others, none with a tag of the group
+    drawn = sum(b.X.shape[0] for b in others)
+    assert 0.2 * (~tagged).sum() < drawn < 0.3 * (~tagged).sum()
+    assert all(b.Y.nnz == 0 for b in others)
+    assert row_set(group_rows(blocks, group, 0.25, seed=7).collect()) == row_set(read)  # the same rows for a seed
+    assert row_set(group_rows(blocks, group, 0.25, seed=8).collect()) != row_set(read)
+    every_row = group_rows(blocks, group, 1.0, seed=7).collect()
+    assert [(b.X.shape[0], b.weight) for b in every_row] == [(1000, 1.0), (1000, 1.0)]
+
+
+def test_a_group_of_rare_tags_learnt_from_a_share_of_the_other_rows_nears_the_model_from_all(spark):
+    """Rows drawn at a rate and weighed by its inverse: the same objective in expectation, so about the same
+    model; and the same model again for the same seed."""
+    dense, labels = synthetic(rows=3000)
+    labels[:, 2] &= dense[:, 0] > 0.5  # a rarer third tag: most rows have none of its group's tags
+    rows = [(SparseVector(len(x), np.flatnonzero(x).tolist(), x[x != 0].tolist()),
+             [t for t, on in zip(TAGS, y) if on]) for x, y in zip(dense, labels)]
+    schema = StructType([StructField("features", VectorUDT()), StructField("tags", ArrayType(StringType()))])
+    frame = spark.createDataFrame(rows, schema)
+
+    def fit(rate, seed=42):
+        return MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=100, tol=1e-10, tagsPerFit=1,
+                                            otherRowsRate=rate, seed=seed).fit(frame)
+
+    every_row, share, again = fit(1.0), fit(0.3), fit(0.3)
+    assert np.abs(every_row.coefficients).max() > 0.5
+    assert not np.array_equal(share.coefficients, every_row.coefficients)  # the draw changed the rows
+    np.testing.assert_allclose(share.coefficients, every_row.coefficients, atol=0.25)
+    np.testing.assert_allclose(share.intercepts, every_row.intercepts, atol=0.25)
+    np.testing.assert_array_equal(share.coefficients, again.coefficients)
+    with pytest.raises(ValueError, match="otherRowsRate must be in"):
+        fit(0.0)
 
 
 def test_tag_indices_keep_known_tags_only(spark):

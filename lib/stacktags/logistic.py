@@ -5,8 +5,9 @@ elasticNetParam=0 and standardization=False:
 
     f_k = (1 / n) * sum_i [log(1 + exp(m_ik)) - y_ik * m_ik] + (regParam / 2) * ||w_k||^2,  m_ik = x_i.w_k + b_k
 
-The tags are independent, but one pass over a block of rows computes every tag's loss and gradient (two sparse-dense matrix products), so a distributed caller sums the
-blocks' results (as MLlib does per tag) and runs one L-BFGS per tag in lockstep: one pass per iteration for all tags.
+The tags are independent, but one pass over a block of rows computes every tag's loss and gradient (two sparse-dense
+matrix products), so a distributed caller sums the blocks' results (as MLlib does per tag) and runs one L-BFGS per tag
+in lockstep: one pass per iteration for all tags.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Iterable
 
 import numba
 import numpy as np
@@ -86,37 +88,51 @@ def _add_transposed_products(indptr, indices, data, dense, out):
                 target[k] += x * values[k]
 
 
-def block_loss_gradient(X: sp.csr_matrix, Y: sp.csr_matrix, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Unregularised, unnormalised loss (K,) and gradient ((D+1, K); last row: intercepts) of one block of rows, in
-    float64, plus the block's row count. X: (n, D) features; Y: (n, K) 0/1 labels; theta: (D+1, K) coefficients. The
-    dense (n, K) work runs in theta's dtype (float32 halves its memory traffic); the sums are float64."""
-    X = X.tocsr()  # the products read its arrays (a csr matrix is returned as it is)
-    margins = np.zeros((X.shape[0], theta.shape[1]), dtype=theta.dtype)
-    _add_products(X.indptr, X.indices, X.data, theta[:-1], margins)
-    margins += theta[-1]
-    rows, tags = Y.nonzero()
-    # log(1 + e^m) = max(m, 0) + log(1 + e^-|m|), stable both ways; the sum of max(m, 0) is (sum m + sum |m|) / 2.
-    # In-place steps over the dense (rows x tags) arrays: temporaries would add to their memory traffic.
-    work = np.abs(margins)
-    losses = 0.5 * (margins.sum(axis=0, dtype=np.float64) + work.sum(axis=0, dtype=np.float64))
-    np.negative(work, out=work)
-    np.exp(work, out=work)
-    work += 1  # 1 + e^-|m|, in (1, 2]
-    residual = np.log(work)
-    losses += residual.sum(axis=0, dtype=np.float64)
-    # the label term y * m only touches the few positive entries
-    losses -= np.bincount(tags, weights=margins[rows, tags], minlength=theta.shape[1])
-    np.reciprocal(work, out=residual)  # sigmoid(|m|); sigmoid(m) = 1/2 + sign(m) (sigmoid(|m|) - 1/2)
-    residual -= 0.5
-    np.copysign(residual, margins, out=residual)
-    residual += 0.5
-    residual[rows, tags] -= 1
-    products = np.zeros((theta.shape[0] - 1, theta.shape[1]), dtype=residual.dtype)
-    _add_transposed_products(X.indptr, X.indices, X.data, residual, products)
-    gradient = np.empty(theta.shape, dtype=np.float64)
-    gradient[:-1] = products
-    gradient[-1] = residual.sum(axis=0, dtype=np.float64)
-    return losses, gradient, X.shape[0]
+def loss_gradient(blocks: Iterable[tuple[sp.csr_matrix, sp.csr_matrix, float]], theta: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Unregularised, unnormalised loss (K,) and gradient ((D+1, K); last row: intercepts) of (X, Y, weight) blocks
+    of rows, each row counting `weight` times, plus their weighted row count (None for no blocks). X: (n, D)
+    features; Y: (n, K) 0/1 labels; theta: (D+1, K) coefficients. The dense (n, K) work runs in theta's dtype
+    (float32 halves its memory traffic), and so does the gradient, which every block adds its products to: one
+    (features x tags) array for all blocks (an array per block cost more in memory traffic than its products). The
+    loss and the intercepts' gradient are float64 sums."""
+    gradient = losses = intercepts = None
+    rows = 0.0
+    for X, Y, weight in blocks:
+        if gradient is None:
+            gradient = np.zeros(theta.shape, dtype=theta.dtype)
+            losses, intercepts = np.zeros(theta.shape[1]), np.zeros(theta.shape[1])
+        X = X.tocsr()  # the products read its arrays (a csr matrix is returned as it is)
+        margins = np.zeros((X.shape[0], theta.shape[1]), dtype=theta.dtype)
+        _add_products(X.indptr, X.indices, X.data, theta[:-1], margins)
+        margins += theta[-1]
+        positive_rows, positive_tags = Y.nonzero()
+        # log(1 + e^m) = max(m, 0) + log(1 + e^-|m|), stable both ways; the sum of max(m, 0) is (sum m + sum |m|) / 2.
+        # In-place steps over the dense (rows x tags) arrays: temporaries would add to their memory traffic.
+        work = np.abs(margins)
+        loss = 0.5 * (margins.sum(axis=0, dtype=np.float64) + work.sum(axis=0, dtype=np.float64))
+        np.negative(work, out=work)
+        np.exp(work, out=work)
+        work += 1  # 1 + e^-|m|, in (1, 2]
+        residual = np.log(work)
+        loss += residual.sum(axis=0, dtype=np.float64)
+        # the label term y * m only touches the few positive entries
+        loss -= np.bincount(positive_tags, weights=margins[positive_rows, positive_tags], minlength=theta.shape[1])
+        np.reciprocal(work, out=residual)  # sigmoid(|m|); sigmoid(m) = 1/2 + sign(m) (sigmoid(|m|) - 1/2)
+        residual -= 0.5
+        np.copysign(residual, margins, out=residual)
+        residual += 0.5
+        residual[positive_rows, positive_tags] -= 1
+        losses += weight * loss
+        intercepts += weight * residual.sum(axis=0, dtype=np.float64)
+        if weight != 1:
+            residual *= weight
+        _add_transposed_products(X.indptr, X.indices, X.data, residual, gradient[:-1])
+        rows += weight * X.shape[0]
+    if gradient is None:
+        return None
+    gradient[-1] = intercepts
+    return losses, gradient, rows
 
 
 def regularised(loss: np.ndarray, gradient: np.ndarray, rows: int, theta: np.ndarray, reg_param: float

@@ -69,6 +69,7 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
                                                          warmStartRows=setting("warm_start_rows", int),
                                                          warmStartIter=setting("warm_start_iter", int),
                                                          tagsPerFit=setting("tags_per_fit", int),
+                                                         otherRowsRate=setting("other_rows_rate", float),
                                                          maxTags=setting("max_tags", int),
                                                          minTags=1)])
 

@@ -14,7 +14,7 @@ import logging
 import pickle
 import tempfile
 import time
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -25,14 +25,14 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.feature import IDF, IDFModel, Normalizer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol, HasRegParam, HasTol
+from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol, HasRegParam, HasSeed, HasTol
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.classic.column import Column, _to_java_column
 
 from stacktags.files import data_files, download, upload
-from stacktags.logistic import (LockstepLBFGS, block_loss_gradient, regularised, return_freed_memory,
+from stacktags.logistic import (LockstepLBFGS, loss_gradient, regularised, return_freed_memory,
                                 reuse_freed_memory)
 from stacktags.persistence import read_metadata
 from stacktags.session import project_class
@@ -61,8 +61,8 @@ class _MultilabelParams(HasFeaturesCol, HasPredictionCol):
                          scoresCol="scores", probabilitiesCol="", minTags=1, maxTags=5, topScores=5)
 
 
-class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, HasRegParam, HasTol, MLReadable,
-                                   MLWritable):
+class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, HasRegParam, HasTol, HasSeed,
+                                   MLReadable, MLWritable):
     numTags = Param(Params._dummy(), "numTags", "how many of the most frequent tags to learn", TypeConverters.toInt)
     historySize = Param(Params._dummy(), "historySize", "L-BFGS memory", TypeConverters.toInt)
     warmStartRows = Param(Params._dummy(), "warmStartRows",
@@ -73,17 +73,22 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
     tagsPerFit = Param(Params._dummy(), "tagsPerFit",
                        "learn the tags in groups of at most this many, one after the other, over the same cached rows "
                        "(the optimiser's state grows with features x tags); 0: all tags together", TypeConverters.toInt)
+    otherRowsRate = Param(Params._dummy(), "otherRowsRate",
+                          "when tags are learnt in groups: the share of the rows with none of a group's tags (but "
+                          "another tag) that the group's iterations read, drawn at random (seed), each weighing "
+                          "1/otherRowsRate, so the objective keeps its expectation; 1: all rows",
+                          TypeConverters.toFloat)
 
     @keyword_only
     def __init__(self, *, featuresCol: str = "features", labelsCol: str = "tags", predictionCol: str = "predicted_tags",
                  scoresCol: str = "scores", probabilitiesCol: str = "", numTags: int = 100, maxIter: int = 50,
                  regParam: float = 1e-5, tol: float = 1e-6, historySize: int = 5, warmStartRows: int = 0,
-                 warmStartIter: int = 0, tagsPerFit: int = 0, minTags: int = 1, maxTags: int = 5,
-                 topScores: int = 5):
+                 warmStartIter: int = 0, tagsPerFit: int = 0, otherRowsRate: float = 1.0, seed: int = 42,
+                 minTags: int = 1, maxTags: int = 5, topScores: int = 5):
         super().__init__()
         self._set_multilabel_defaults()
         self._setDefault(numTags=100, maxIter=50, regParam=1e-5, tol=1e-6, historySize=5, warmStartRows=0,
-                         warmStartIter=0, tagsPerFit=0)
+                         warmStartIter=0, tagsPerFit=0, otherRowsRate=1.0, seed=42)
         self._set(**self._input_kwargs)
 
     def _fit(self, dataset: DataFrame) -> "MultilabelLogisticModel":
@@ -106,6 +111,9 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                                                                                           "MultilabelLogisticModel"]:
         """The classifier from the vectors of `vectors_col`: features as they are, or (with `idf`) term counts that
         IDF weighting and L2 normalisation turn into features; then also the fitted IDFModel."""
+        other_rows_rate = self.getOrDefault(self.otherRowsRate)
+        if not 0 < other_rows_rate <= 1:
+            raise ValueError(f"otherRowsRate must be in (0, 1], got {other_rows_rate}")
         spark = dataset.sparkSession
         tags = top_tags(dataset, self.getOrDefault(self.labelsCol), self.getOrDefault(self.numTags))
         if not tags:
@@ -132,7 +140,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         shared = spark.sparkContext.broadcast((column_ranks(columns, len(column_counts)), weights))
         width = len(columns)  # the closures below capture this number, not the array
 
-        def learnable(block: tuple) -> tuple:
+        def learnable(block: tuple) -> Block:
             """A packed block -> its rows with at least one of the tags, their features in optimiser columns."""
             ranks, column_weights = shared.value
             X, Y = block
@@ -140,32 +148,37 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             X, Y = X[labelled], Y[labelled]
             if column_weights is not None:
                 X = tfidf_normalised(X, column_weights)
-            return renumber_columns(X, ranks, width), Y
+            return Block(renumber_columns(X, ranks, width), Y)
 
-        blocks = packed.map(learnable).filter(lambda b: b[0].shape[0] > 0).persist()
-        sample = None
+        blocks = packed.map(learnable).filter(lambda b: b.X.shape[0] > 0).persist()
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
             packed.unpersist()  # early: the blocks replace it
             log.info("packed %d rows, %d of %d feature columns used, %d tags", rows, len(columns),
                      len(column_counts), len(tags))
             warm_rows = self.getOrDefault(self.warmStartRows)
-            if warm_rows > 0 and self.getOrDefault(self.warmStartIter) > 0:
-                every = max(1, round(rows / warm_rows))
-                sample = blocks.map(lambda b: (b[0][::every], b[1][::every])).persist() if every > 1 else blocks
-            grouped = group_size < len(tags)
+            warm = warm_rows > 0 and self.getOrDefault(self.warmStartIter) > 0
+            every = max(1, round(rows / warm_rows)) if warm else 0  # the sample: every n-th row (of any group's)
             for first in range(0, len(tags), group_size):
                 # Each tag's problem is independent of the others' (see LockstepLBFGS): a group's tags reach the
                 # optimum they would reach beside all the others, with the optimiser's state of this group only.
                 group = slice(first, min(first + group_size, len(tags)))
-                if grouped:
-                    log.info("tags %d to %d of %d", group.start + 1, group.stop, len(tags))
-                theta[:, group] = self._fit_group(spark, blocks, sample, np.ascontiguousarray(theta[:, group]),
-                                                  group if grouped else None, last=group.stop == len(tags))
+                if group_size < len(tags):
+                    group_blocks = group_rows(blocks, group, other_rows_rate, self.getSeed()).persist()
+                    read, weighted = group_blocks.map(lambda b: (b.X.shape[0], b.X.shape[0] * b.weight)).reduce(
+                        lambda a, b: (a[0] + b[0], a[1] + b[1]))
+                    log.info("tags %d to %d of %d: %d of %d rows read (weighing %d)", group.start + 1, group.stop,
+                             len(tags), read, rows, round(weighted))
+                else:
+                    group_blocks = blocks  # every row has one of the tags: none to sample
+                try:
+                    theta[:, group] = self._fit_group(spark, group_blocks, every,
+                                                      np.ascontiguousarray(theta[:, group]))
+                finally:
+                    if group_blocks is not blocks:
+                        group_blocks.unpersist()
         finally:
             packed.unpersist()
-            if sample is not None and sample is not blocks:
-                sample.unpersist()
             blocks.unpersist()
             shared.destroy()
         coefficients = np.zeros((len(column_counts), len(tags)), dtype=np.float32)
@@ -174,26 +187,20 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                                         intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags))
         return idf_model, self._copyValues(model)
 
-    def _fit_group(self, spark: SparkSession, blocks, sample, theta: np.ndarray, labels: slice | None,
-                   last: bool) -> np.ndarray:
-        """L-BFGS from theta for the tags of the blocks' label columns `labels` (None: all): first warmStartIter
-        iterations on the sample's rows (when there is a sample), then maxIter passes over every row. The last group
-        frees the cached sample before its full passes."""
-        def of_group(data):
-            return data if labels is None else data.map(lambda b: (b[0], b[1][:, labels]))
-
+    def _fit_group(self, spark: SparkSession, blocks, every: int, theta: np.ndarray) -> np.ndarray:
+        """L-BFGS from theta for the tags of the blocks' label columns: first warmStartIter iterations on every n-th
+        row (when every > 0), then maxIter passes over every row."""
         history, tol = self.getOrDefault(self.historySize), self.getTol()
-        if sample is None:
+        if every == 0:
             optimiser = LockstepLBFGS(history=history, tol=tol)
         else:
             # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over, so
             # the passes over all rows start near the optimum with a calibrated L-BFGS memory.
-            theta, optimiser = warm_start(spark, of_group(sample), theta, self.getRegParam(),
+            sample = blocks.map(lambda b: Block(b.X[::every], b.Y[::every], b.weight)) if every > 1 else blocks
+            theta, optimiser = warm_start(spark, sample, theta, self.getRegParam(),
                                           self.getOrDefault(self.warmStartIter), history, tol)
-            if last and sample is not blocks:
-                sample.unpersist()
         try:
-            return fit_lockstep(spark, of_group(blocks), theta, self.getRegParam(), self.getMaxIter(), optimiser)
+            return fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
         finally:
             optimiser.close()
 
@@ -290,24 +297,58 @@ def vectors_to_csr(vectors: pa.StructArray, dtype: type = np.float32) -> sp.csr_
                          shape=(len(vectors), width))
 
 
-def stacked(blocks: list[tuple], max_rows: int) -> list[tuple]:
-    """Consecutive (X, Y) blocks joined into as few blocks as hold at most max_rows rows each (a larger one stays
-    as it is)."""
-    def joined(group: list[tuple]) -> tuple:
+class Block(NamedTuple):
+    """Rows as the optimiser reads them: features X (csr float32, optimiser columns), 0/1 labels Y (csr, one column
+    per tag) and the weight of each of its rows (1, or 1/rate for rows drawn at that rate)."""
+    X: sp.csr_matrix
+    Y: sp.csr_matrix
+    weight: float = 1.0
+
+
+def stacked(blocks: list[Block], max_rows: int) -> list[Block]:
+    """Consecutive blocks of the same row weight joined into as few blocks as hold at most max_rows rows each (a
+    larger one stays as it is)."""
+    def joined(group: list[Block]) -> Block:
         if len(group) == 1:
             return group[0]
-        return (sp.vstack([X for X, _ in group], format="csr"), sp.vstack([Y for _, Y in group], format="csr"))
+        return Block(sp.vstack([b.X for b in group], format="csr"), sp.vstack([b.Y for b in group], format="csr"),
+                     group[0].weight)
 
     result, group, rows = [], [], 0
     for block in blocks:
-        if group and rows + block[0].shape[0] > max_rows:
+        if group and (rows + block.X.shape[0] > max_rows or block.weight != group[0].weight):
             result.append(joined(group))
             group, rows = [], 0
         group.append(block)
-        rows += block[0].shape[0]
+        rows += block.X.shape[0]
     if group:
         result.append(joined(group))
     return result
+
+
+def group_rows(blocks, labels: slice, other_rows_rate: float, seed: int):
+    """The blocks' rows for learning the tags of the label columns `labels` alone: every row with one of them, and
+    of the other rows a random share other_rows_rate (drawn per partition from the seed), each weighing
+    1/other_rows_rate. A pass's cost grows with rows x tags: a group of rare tags reads far fewer rows, and its
+    objective (a weighted mean) keeps its expectation. The kept rows of each weight are stacked into blocks as large
+    as rows_per_block allows."""
+    max_rows = rows_per_block(labels.stop - labels.start)
+
+    def of_partition(index: int, part: Iterator[Block]) -> list[Block]:
+        rng = np.random.default_rng([seed, labels.start, index])
+        with_tag, others = [], []
+        for X, Y, weight in part:
+            Y = Y[:, labels]
+            if other_rows_rate == 1:
+                with_tag.append(Block(X, Y, weight))
+                continue
+            tagged = has_tag(Y)
+            drawn = ~tagged & (rng.random(len(tagged)) < other_rows_rate)
+            with_tag.append(Block(X[tagged], Y[tagged], weight))
+            others.append(Block(X[drawn], Y[drawn], weight / other_rows_rate))
+        return stacked([b for b in with_tag + others if b.X.shape[0] > 0], max_rows)
+
+    return blocks.mapPartitionsWithIndex(of_partition)
 
 
 def column_counts_of(block: tuple) -> tuple[np.ndarray, np.ndarray, int]:
@@ -389,7 +430,7 @@ def renumber_columns(features: sp.csr_matrix, ranks: np.ndarray, width: int) -> 
 def initial_theta(blocks, num_features: int, num_tags: int) -> tuple[np.ndarray, int]:
     """Zero coefficients and each tag's log-odds as intercept (the best model before reading any feature), and the
     number of rows."""
-    positives, rows = blocks.map(lambda b: (np.asarray(b[1].sum(axis=0)).ravel(), b[0].shape[0])).reduce(
+    positives, rows = blocks.map(lambda b: (np.asarray(b.Y.sum(axis=0)).ravel(), b.X.shape[0])).reduce(
         lambda a, b: (a[0] + b[0], a[1] + b[1]))
     rate = np.clip(positives / rows, 1e-6, 1 - 1e-6)
     theta = np.zeros((num_features + 1, num_tags))
@@ -397,20 +438,13 @@ def initial_theta(blocks, num_features: int, num_tags: int) -> tuple[np.ndarray,
     return theta, rows
 
 
-def partition_loss_gradient(blocks, theta: np.ndarray) -> list:
-    """One partition's blocks -> one summed (loss, gradient, rows): a single result per partition to send."""
+def partition_loss_gradient(blocks: Iterator[Block], theta: np.ndarray) -> list:
+    """One partition's blocks -> one summed (loss, gradient, rows): a single result per partition to send, its
+    gradient in theta's dtype (float32 on the wire: a (features x tags) gradient is 100 MB at 2^18 x 100 instead of
+    200 MB)."""
     reuse_freed_memory()
-    total = None
-    for X, Y in blocks:
-        loss, gradient, rows = block_loss_gradient(X, Y, theta)
-        if total is None:
-            total = [loss, gradient, rows]
-        else:
-            total[0] += loss
-            total[1] += gradient
-            total[2] += rows
-    # float32 on the wire: a (features x tags) gradient is 100 MB at 2^18 x 100 instead of 200 MB
-    return [] if total is None else [(total[0], total[1].astype(np.float32), total[2])]
+    total = loss_gradient(blocks, theta)
+    return [] if total is None else [total]
 
 
 def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: float, max_iter: int,
@@ -459,9 +493,8 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
     chunks = np.array_split(np.arange(theta.shape[1]), tasks)
     shared = sc.broadcast(theta)
 
-    def chunk_rows(block: tuple) -> list:
-        X, Y = block
-        return [(k, (X, Y[:, columns])) for k, columns in enumerate(chunks)]
+    def chunk_rows(block: Block) -> list:
+        return [(k, Block(block.X, block.Y[:, columns], block.weight)) for k, columns in enumerate(chunks)]
 
     def fit_chunk(items: Iterator[tuple]) -> list:
         items = list(items)
@@ -474,8 +507,9 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         return result
 
     def fit(k: int, slices: list[tuple]) -> list:
-        # the sample's rows arrive in slices of the packed blocks: joined, a chunk's evaluation has fewer blocks
-        blocks = stacked(slices, rows_per_block(len(chunks[k])))
+        # the sample's rows arrive in slices of the packed blocks: joined (those of one weight), a chunk's
+        # evaluation has fewer blocks
+        blocks = stacked(sorted(slices, key=lambda b: b.weight), rows_per_block(len(chunks[k])))
         optimiser = LockstepLBFGS(history=history, tol=tol)
 
         def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
