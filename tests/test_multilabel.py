@@ -89,6 +89,33 @@ def test_the_compiled_products_give_scipys_sums_to_the_bit(dtype):
     assert np.all(margins[7] == 0)
 
 
+def test_the_compiled_two_loop_recursion_gives_numpys_steps_to_the_bit():
+    """LockstepLBFGS.direction fuses the recursion's updates into compiled passes: the same bits as numpy's steps."""
+    rng = np.random.default_rng(5)
+    optimiser = LockstepLBFGS(history=3)
+    grad = rng.normal(size=(1001, 7))
+    np.testing.assert_array_equal(optimiser.direction(grad), -grad)  # no pairs yet: the gradient's opposite
+    for _ in range(3):
+        optimiser.s.append(rng.normal(size=grad.shape))
+        optimiser.y.append(rng.normal(size=grad.shape))
+        optimiser.rho.append(rng.random(7))
+    optimiser.gamma = np.where(np.arange(7) == 2, np.nan, rng.random(7))
+    bands = [slice(r[0], r[-1] + 1) for r in np.array_split(np.arange(len(grad)), os.cpu_count() or 1)]
+
+    def dot(a, b):  # as direction() sums: per band of rows, then the bands
+        return sum(np.einsum("dk,dk->k", a[band], b[band]) for band in bands)
+
+    q, alphas = grad.copy(), []
+    for s, y, rho in zip(reversed(optimiser.s), reversed(optimiser.y), reversed(optimiser.rho)):
+        alphas.append(rho * dot(s, q))
+        q -= y * alphas[-1]
+    q *= np.where(np.isnan(optimiser.gamma), 1.0, optimiser.gamma)
+    for s, y, rho, alpha in zip(optimiser.s, optimiser.y, optimiser.rho, reversed(alphas)):
+        q += s * (alpha - rho * dot(y, q))
+    np.testing.assert_array_equal(optimiser.direction(grad), -q)
+    optimiser.close()
+
+
 def test_lockstep_lbfgs_finds_each_tags_optimum():
     dense, labels = synthetic()
     X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))

@@ -88,6 +88,15 @@ def _add_transposed_products(indptr, indices, data, dense, out):
                 target[k] += x * values[k]
 
 
+@numba.njit(nogil=True)
+def _scaled_sum_rows(out, base, v, factor, sign, start, stop):
+    """out[d] = sign * (base[d] + v[d] * factor) for the rows start..stop (out may be base): numpy's separate steps
+    and roundings (the product, then the sum; sign is 1 or -1, exact), in one pass over the arrays."""
+    for d in range(start, stop):
+        for k in range(out.shape[1]):
+            out[d, k] = sign * (base[d, k] + v[d, k] * factor[k])
+
+
 def loss_gradient(blocks: Iterable[tuple[sp.csr_matrix, sp.csr_matrix, float]], theta: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Unregularised, unnormalised loss (K,) and gradient ((D+1, K); last row: intercepts) of (X, Y, weight) blocks
@@ -200,12 +209,11 @@ class LockstepLBFGS:
         self.spare = (self.spare + list(arrays))[-self.MAX_SPARE:]
 
     def direction(self, grad: np.ndarray) -> np.ndarray:
-        """The two-loop recursion, vectorised over the K columns. The (D, K) arrays are large: work in place, with
-        one scratch array, and in bands of rows on threads (numpy releases the GIL; the driver's cores are otherwise
-        idle while it computes the next step)."""
+        """The two-loop recursion, vectorised over the K columns. The (D, K) arrays are large, and each of its steps
+        reads them from memory: each update is one compiled pass (the first also copies grad, the last negates),
+        in bands of rows on threads (the driver's cores are otherwise idle while it computes the next step). The
+        same operations in the same order as numpy's q -= alpha * y and so on, so the same bits."""
         q = self.buffer(grad)
-        np.copyto(q, grad)
-        scratch = self.buffer(grad)
         bands = [slice(rows[0], rows[-1] + 1) for rows in np.array_split(np.arange(len(grad)), os.cpu_count() or 1)
                  if len(rows)]
         pool = self.threads()
@@ -213,27 +221,25 @@ class LockstepLBFGS:
         def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # per column: sum over rows of a * b
             return sum(pool.map(lambda band: np.einsum("dk,dk->k", a[band], b[band]), bands))
 
-        def add_scaled(v: np.ndarray, factor: np.ndarray, sign: float) -> None:  # q += sign * v * factor
-            def band_update(band: slice) -> None:
-                product = np.multiply(v[band], factor, out=scratch[band])
-                if sign > 0:
-                    q[band] += product
-                else:
-                    q[band] -= product
-            list(pool.map(band_update, bands))
+        def update(base: np.ndarray, v: np.ndarray, factor: np.ndarray, sign: float = 1.0) -> None:
+            """q = sign * (base + v * factor)"""
+            list(pool.map(lambda band: _scaled_sum_rows(q, base, v, factor, sign, band.start, band.stop), bands))
 
+        pairs = list(zip(self.s, self.y, self.rho))
+        if not pairs:
+            return np.negative(grad, out=q)
         alphas = []
-        for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho)):
-            alpha = rho * dot(s, q)
-            add_scaled(y, alpha, -1.0)
+        for s, y, rho in reversed(pairs):
+            source = grad if not alphas else q
+            alpha = rho * dot(s, source)
+            update(source, y, -alpha)
             alphas.append(alpha)
         if self.gamma is not None:
             q *= np.where(np.isnan(self.gamma), 1.0, self.gamma)
-        for s, y, rho, alpha in zip(self.s, self.y, self.rho, reversed(alphas)):
+        for i, ((s, y, rho), alpha) in enumerate(zip(pairs, reversed(alphas))):
             beta = rho * dot(y, q)
-            add_scaled(s, alpha - beta, 1.0)
-        self.release(scratch)
-        return np.negative(q, out=q)
+            update(q, s, alpha - beta, -1.0 if i == len(pairs) - 1 else 1.0)  # the last one negates: -H grad
+        return q
 
     def threads(self) -> ThreadPoolExecutor:
         if self.pool is None:
@@ -258,8 +264,9 @@ class LockstepLBFGS:
         yy = np.einsum("dk,dk->k", grad_change, grad_change)
         known = np.full(len(sy), np.nan) if self.gamma is None else self.gamma
         self.gamma = np.where(usable, sy / np.where(usable, yy, 1.0), known)
-        np.copyto(step, 0.0, where=~usable)  # column masks broadcast over the rows: one vectorised pass each
-        np.copyto(grad_change, 0.0, where=~usable)
+        if not usable.all():  # column masks broadcast over the rows: one vectorised pass each
+            np.copyto(step, 0.0, where=~usable)
+            np.copyto(grad_change, 0.0, where=~usable)
         self.s.append(step)
         self.y.append(grad_change)
         self.rho.append(np.where(usable, 1.0 / np.where(usable, sy, 1.0), 0.0))
@@ -311,7 +318,8 @@ class LockstepLBFGS:
             step = shrink.copy()
             uncurved = np.ones(len(step), dtype=bool) if self.gamma is None else np.isnan(self.gamma)
             # no curvature known yet: a unit-length gradient step (after that, L-BFGS scales itself)
-            step[uncurved] /= np.maximum(np.sqrt(np.einsum("dk,dk->k", grad, grad)), 1e-12)[uncurved]
+            if uncurved.any():  # a pass over the gradient: not once every problem has curvature
+                step[uncurved] /= np.maximum(np.sqrt(np.einsum("dk,dk->k", grad, grad)), 1e-12)[uncurved]
             moving = active & (slope < 0)  # a problem without a descent direction does not move
             if not moving.any():
                 break
