@@ -23,9 +23,9 @@ from conftest import ROOT
 from stacktags import multilabel
 from stacktags.logistic import LockstepLBFGS, _add_products, _add_transposed_products, loss_gradient, regularised
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, fit_lockstep, group_rows, partition_loss_gradient,
-                                  renumber_columns, stacked, tag_indices, tfidf_normalised, vectors_to_csr,
-                                  warm_start)
+                                  by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
+                                  partition_loss_gradient, renumber_columns, stacked, tag_indices, tfidf_normalised,
+                                  vectors_to_csr, warm_start)
 
 TAGS = ["java", "python", "sql"]
 
@@ -624,6 +624,19 @@ def test_saved_coefficients_are_sparse_and_must_fit_the_feature_width(spark, tmp
         checksum.unlink()
     with pytest.raises(ModelMismatchError, match="beyond its 4 feature columns"):
         MultilabelLogisticModel.load(str(tmp_path / "m"))
+
+
+def test_each_tags_nonzero_coefficients_are_scipys_csc_columns():
+    rng = np.random.default_rng(6)
+    coefficients = rng.normal(size=(50, 4)).astype(np.float32) * (rng.random((50, 1)) < 0.5)  # unused rows
+    coefficients[rng.random((50, 4)) < 0.1] = 0.0  # and zeros within used rows
+    coefficients[:, 3] = 0.0  # a tag without any
+    indptr, indices, values = nonzero_per_tag(coefficients)
+    expected = sp.csc_matrix(coefficients)
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(values, expected.data)
+    assert nonzero_per_tag(np.zeros((5, 2), np.float32))[0].tolist() == [0, 0, 0]
 
 
 def test_coefficients_written_by_spark_in_several_files_load(spark, tmp_path):
