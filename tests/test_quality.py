@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from stacktags.quality import Approach, band_figures, group_table, joined_source
 from stacktags.seed import seed_predictions, seed_text
 
 
@@ -19,3 +20,26 @@ def test_seed_predictions_keep_each_test_rows_truth_beside_its_prediction():
     assert rows["truth"].tolist() == [["python"], ["java"]]
     assert [ranked[0] for ranked in rows["ranked"]] == ["python", "java"]
     assert fit_seconds >= 0
+
+
+def test_several_sources_are_joined_into_one_folder_with_one_header_per_file(tmp_path):
+    for name, ids in (("a", [1, 2]), ("b", [3])):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "Questions.csv").write_text("Id,Title\n" + "".join(f'{i},"t\n{i}"\n' for i in ids))
+        (folder / "Tags.csv").write_text("Id,Tag\n" + "".join(f"{i},java\n" for i in ids))
+        (folder / "Answers.csv").write_text("Id,ParentId\n")
+    joined = joined_source([tmp_path / "a", tmp_path / "b"], tmp_path / "joined")
+    assert (joined / "Questions.csv").read_text() == 'Id,Title\n1,"t\n1"\n2,"t\n2"\n3,"t\n3"\n'
+    assert (joined / "Tags.csv").read_text() == "Id,Tag\n1,java\n2,java\n3,java\n"
+    assert (joined / "Answers.csv").read_text() == "Id,ParentId\n"
+
+
+def test_groups_of_tags_get_their_own_micro_and_macro_f1():
+    per_tag = [{"recall": 1.0, "support": 4, "predicted": 4, "f1": 1.0},   # group 1: all right
+               {"recall": 0.5, "support": 2, "predicted": 2, "f1": 0.5},
+               {"recall": 0.0, "support": 3, "predicted": 1, "f1": 0.0}]   # group 2: nothing right
+    assert band_figures(per_tag[:2]) == (2 * 5 / 12, 0.75)
+    rows = group_table([Approach("ours", {}, per_tag, 10, 1.0)], group_size=2).splitlines()
+    assert rows[0] == "| approach | tags 1-2: micro-F1 | macro-F1 | tags 3-3: micro-F1 | macro-F1 |"
+    assert rows[2] == "| ours | 0.833 | 0.750 | 0.000 | 0.000 |"

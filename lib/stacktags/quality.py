@@ -1,14 +1,19 @@
 """Measure model quality on a real StackSample-format folder, beside the seed's approach on the same split.
 
     scripts/quality.sh --source ../shared/data/so-dev [--set train.reg_param=1e-6] [--record BENCHMARKS.md]
+    scripts/quality.sh --source ../shared/data/so-dev --source ../shared/data/se-dev --set train.num_tags=1000
+
+With several --source folders, their CSV files are joined into one folder first (one header each).
 
 1. Our model: `scripts/submit.sh pipeline` into a fresh warehouse, as a user runs it (the test split is scored by the
    evaluate job, never a training row).
 2. The seed's approach, on the same questions: the train split rows that carry one of the model's tags, and the same
    test rows. scikit-learn TfidfVectorizer(max_features=5000, stop_words='english') over the lowercased title plus
    the BeautifulSoup text of the body, OneVsRestClassifier(LogisticRegression(solver='liblinear')), threshold 0.5.
-3. Both sets of predictions are scored by the same code (stacktags.metrics) and printed as one table; --record
-   appends it to BENCHMARKS.md with the date, the command and the settings.
+3. Both sets of predictions are scored by the same code (stacktags.metrics) and printed as one table; with more
+   tags than train.tags_per_fit, a second table gives micro- and macro-F1 per group of tags (most frequent first),
+   the groups the estimator learns one after the other. --record appends them to BENCHMARKS.md with the date, the
+   command and the settings.
 
 The warehouse's tables are read with the `deltalake` package; the metrics run in a plain local SparkSession.
 """
@@ -36,8 +41,27 @@ from stacktags.seed import seed_predictions, seed_text
 class Approach:
     name: str
     overall: dict[str, float]
+    per_tag: list[dict]  # in the model's tag order, most frequent first
     train_rows: int
     fit_seconds: float
+
+
+STACKSAMPLE_FILES = ("Questions.csv", "Tags.csv", "Answers.csv")
+
+
+def joined_source(sources: list[Path], folder: Path) -> Path:
+    """One StackSample-format folder holding the rows of all `sources`: each CSV file is theirs one after the
+    other, with the first one's header only. (A question Id in two sources is the ingest job's to quarantine.)"""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in STACKSAMPLE_FILES:
+        with (folder / name).open("wb") as out:
+            for number, source in enumerate(sources):
+                with (source / name).open("rb") as part:
+                    header = part.readline()
+                    if number == 0:
+                        out.write(header)
+                    shutil.copyfileobj(part, out)
+    return folder
 
 
 def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -80,11 +104,31 @@ def table(approaches: list[Approach]) -> str:
     return "\n".join(lines)
 
 
+def band_figures(per_tag: list[dict]) -> tuple[float, float]:
+    """Micro- and macro-F1 over these tags' figures."""
+    true_positives = sum(round(t["recall"] * t["support"]) for t in per_tag)
+    counted = sum(t["predicted"] + t["support"] for t in per_tag)
+    return (2 * true_positives / counted if counted else 0.0), sum(t["f1"] for t in per_tag) / len(per_tag)
+
+
+def group_table(approaches: list[Approach], group_size: int) -> str:
+    """Micro- and macro-F1 per group of group_size tags, in the model's tag order."""
+    count = len(approaches[0].per_tag)
+    groups = [(first, min(first + group_size, count)) for first in range(0, count, group_size)]
+    lines = ["| approach | " + " | ".join(f"tags {a + 1}-{b}: micro-F1 | macro-F1" for a, b in groups) + " |",
+             "|---|" + "---:|---:|" * len(groups)]
+    for a in approaches:
+        cells = [f"{figure:.3f}" for first, last in groups for figure in band_figures(a.per_tag[first:last])]
+        lines.append(f"| {a.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scripts/quality.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument("--source", type=Path, required=True, help="a StackSample-format folder with tags")
+    parser.add_argument("--source", type=Path, action="append", required=True,
+                        help="a StackSample-format folder with tags (repeatable: the folders' rows together)")
     parser.add_argument("--target", default="local")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a setting for the pipeline, e.g. train.reg_param=1e-6 (repeatable)")
@@ -94,22 +138,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     root = args.root.resolve()
-    work = (args.work or root / "var" / "quality" / args.source.resolve().name).resolve()
+    sources = [source.resolve() for source in args.source]
+    name = "+".join(source.name for source in sources)
+    work = (args.work or root / "var" / "quality" / name).resolve()
     warehouse = work / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
+    source = sources[0] if len(sources) == 1 else joined_source(sources, work / "source")
     cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse), settings=args.set)
 
     command = [str(root / "scripts" / "submit.sh"), "pipeline", "--target", args.target, "--warehouse",
-               str(warehouse), "--source", str(args.source.resolve()), *[f"--set={s}" for s in args.set]]
+               str(warehouse), "--source", str(source), *[f"--set={s}" for s in args.set]]
     print(f"[quality] {shlex.join(command)}", file=sys.stderr, flush=True)
     pipeline_seconds, _, _, _ = run_measured(command, work / "pipeline.log")
 
     model = newest_model(warehouse, cfg.database)
     report = json.loads((reports_dir(cfg) / f"v{model['version']}" / "metrics.json").read_text())
     tags = [t["tag"] for t in report["per_tag"]]
-    ours = Approach(f"stacktags (model {model['version']})", report["overall"], int(model["params"]["train_rows"]),
-                    float(model["params"]["fit_seconds"]))
+    ours = Approach(f"stacktags (model {model['version']})", report["overall"], report["per_tag"],
+                    int(model["params"]["train_rows"]), float(model["params"]["fit_seconds"]))
 
     print("[quality] the seed's approach (scikit-learn) on the same split", file=sys.stderr, flush=True)
     train, test = split_rows(warehouse, cfg.database, tags)
@@ -117,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     spark = (SparkSession.builder.master("local[2]").appName("stacktags-quality")
              .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate())
     try:
-        seed = Approach("seed: TF-IDF 5000 + one-vs-rest liblinear, 0.5", score_rows(spark, seed_rows, tags).overall,
+        seed_metrics = score_rows(spark, seed_rows, tags)
+        seed = Approach("seed: TF-IDF 5000 + one-vs-rest liblinear, 0.5", seed_metrics.overall, seed_metrics.per_tag,
                         len(train), seed_fit)
     finally:
         spark.stop()
@@ -126,8 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     facts = [f"train settings: {', '.join(f'{k}={v}' for k, v in train_settings.items())}",
              f"test split: {int(report['overall']['rows']):,} questions with at least one of the {len(tags)} tags; "
              f"whole pipeline {pipeline_seconds:.0f} s"]
-    publish(f"quality on {args.source.name}", invocation("scripts/quality.sh", argv, root), facts, args.note,
-            table([ours, seed]), args.record)
+    tables = [table([ours, seed])]
+    group_size = int(cfg.require("train", "tags_per_fit"))
+    if 0 < group_size < len(tags):
+        tables.append(group_table([ours, seed], group_size))
+    publish(f"quality on {' + '.join(source.name for source in sources)}", invocation("scripts/quality.sh", argv, root),
+            facts, args.note, "\n\n".join(tables), args.record)
 
 
 if __name__ == "__main__":
