@@ -164,29 +164,16 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                 # optimum they would reach beside all the others, with the optimiser's state of this group only.
                 group = slice(first, min(first + group_size, len(tags)))
                 if group_size < len(tags):
-                    drawn = group_rows(blocks, group, other_rows_rate, self.getSeed()).persist()
-                    try:
-                        read, weighted, used = drawn.map(lambda b: (
-                            b.X.shape[0], b.X.shape[0] * b.weight, np.bincount(b.X.indices, minlength=width) > 0
-                        )).reduce(lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] | b[2]))
-                        # A feature column in none of the rows the group reads has no gradient: its coefficients
-                        # stay 0. Without them every (features x tags) array of the group's optimiser is smaller.
-                        kept = np.flatnonzero(used)  # in the blocks' order: most frequent first
-                        log.info("tags %d to %d of %d: %d of %d rows read (weighing %d), %d of %d feature columns",
-                                 group.start + 1, group.stop, len(tags), read, rows, round(weighted), len(kept),
-                                 width)
-                        ranks, kept_count = column_ranks(kept, width), len(kept)  # the closure captures these two
-                        group_blocks = drawn.map(
-                            lambda b: b._replace(X=renumber_columns(b.X, ranks, kept_count))).persist()
-                        group_blocks.foreach(lambda b: None)  # cached now: the drawn rows can go
-                    finally:
-                        drawn.unpersist()
+                    group_blocks = group_rows(blocks, group, other_rows_rate, self.getSeed()).persist()
+                    read, weighted = group_blocks.map(lambda b: (b.X.shape[0], b.X.shape[0] * b.weight)).reduce(
+                        lambda a, b: (a[0] + b[0], a[1] + b[1]))
+                    log.info("tags %d to %d of %d: %d of %d rows read (weighing %d)", group.start + 1, group.stop,
+                             len(tags), read, rows, round(weighted))
                 else:
-                    group_blocks, kept = blocks, np.arange(width)  # every row has one of the tags: none to sample
-                coefficient_rows = np.append(kept, width)  # and the intercepts' row
+                    group_blocks = blocks  # every row has one of the tags: none to sample
                 try:
-                    theta[coefficient_rows, group] = self._fit_group(
-                        spark, group_blocks, every, np.ascontiguousarray(theta[coefficient_rows, group]))
+                    theta[:, group] = self._fit_group(spark, group_blocks, every,
+                                                      np.ascontiguousarray(theta[:, group]))
                 finally:
                     if group_blocks is not blocks:
                         group_blocks.unpersist()
