@@ -158,7 +158,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                      len(column_counts), len(tags))
             warm_rows = self.getOrDefault(self.warmStartRows)
             warm = warm_rows > 0 and self.getOrDefault(self.warmStartIter) > 0
-            every = max(1, round(rows / warm_rows)) if warm else 0  # the sample: every n-th row (of any group's)
+            every = max(1, round(rows / warm_rows)) if warm else 0  # the warm start's sample: one in `every` of a group's rows
             for first in range(0, len(tags), group_size):
                 # Each tag's problem is independent of the others' (see LockstepLBFGS): a group's tags reach the
                 # optimum they would reach beside all the others, with the optimiser's state of this group only.
@@ -188,8 +188,8 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         return idf_model, self._copyValues(model)
 
     def _fit_group(self, spark: SparkSession, blocks, every: int, theta: np.ndarray) -> np.ndarray:
-        """L-BFGS from theta for the tags of the blocks' label columns: first warmStartIter iterations on every n-th
-        row (when every > 0), then maxIter passes over every row."""
+        """L-BFGS from theta for the tags of the blocks' label columns: first warmStartIter iterations on one in
+        `every` of the blocks' rows (when every > 0), then maxIter passes over all of them."""
         history, tol = self.getOrDefault(self.historySize), self.getTol()
         if every == 0:
             optimiser = LockstepLBFGS(history=history, tol=tol)
