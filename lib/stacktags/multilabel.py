@@ -158,7 +158,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
                      len(column_counts), len(tags))
             warm_rows = self.getOrDefault(self.warmStartRows)
             warm = warm_rows > 0 and self.getOrDefault(self.warmStartIter) > 0
-            every = max(1, round(rows / warm_rows)) if warm else 0  # the warm start's sample: one in `every` of a group's rows
+            every = max(1, round(rows / warm_rows)) if warm else 0  # warm start: one in `every` of a group's rows
             for first in range(0, len(tags), group_size):
                 # Each tag's problem is independent of the others' (see LockstepLBFGS): a group's tags reach the
                 # optimum they would reach beside all the others, with the optimiser's state of this group only.
