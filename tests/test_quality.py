@@ -1,6 +1,7 @@
 """The seed's approach as scripts/quality.sh runs it: its text and its predictions, row for row."""
 
 import pandas as pd
+import pytest
 
 from stacktags.quality import Approach, band_figures, group_table, joined_source
 from stacktags.seed import seed_predictions, seed_text
@@ -33,6 +34,19 @@ def test_several_sources_are_joined_into_one_folder_with_one_header_per_file(tmp
     assert (joined / "Questions.csv").read_text() == 'Id,Title\n1,"t\n1"\n2,"t\n2"\n3,"t\n3"\n'
     assert (joined / "Tags.csv").read_text() == "Id,Tag\n1,java\n2,java\n3,java\n"
     assert (joined / "Answers.csv").read_text() == "Id,ParentId\n"
+
+
+def test_joined_sources_keep_a_last_row_without_newline_and_refuse_other_headers(tmp_path):
+    for name, questions in (("a", "Id,Title\n1,x"), ("b", "Id,Title\n2,y\n"), ("c", "Id,Body\n3,z\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "Questions.csv").write_text(questions)
+        (folder / "Tags.csv").write_text("Id,Tag\n")
+        (folder / "Answers.csv").write_text("Id,ParentId\n")
+    joined = joined_source([tmp_path / "a", tmp_path / "b"], tmp_path / "joined")
+    assert (joined / "Questions.csv").read_text() == "Id,Title\n1,x\n2,y\n"
+    with pytest.raises(ValueError, match="header b'Id,Body' differs"):
+        joined_source([tmp_path / "a", tmp_path / "c"], tmp_path / "mixed")
 
 
 def test_groups_of_tags_get_their_own_micro_and_macro_f1():

@@ -51,16 +51,27 @@ STACKSAMPLE_FILES = ("Questions.csv", "Tags.csv", "Answers.csv")
 
 def joined_source(sources: list[Path], folder: Path) -> Path:
     """One StackSample-format folder holding the rows of all `sources`: each CSV file is theirs one after the
-    other, with the first one's header only. (A question Id in two sources is the ingest job's to quarantine.)"""
+    other, with the first one's header only. Files whose headers differ are an error (their columns would mix); a
+    file that does not end with a newline gets one (its last row would run into the next file's first). A question
+    Id in two sources is the ingest job's to quarantine."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in STACKSAMPLE_FILES:
         with (folder / name).open("wb") as out:
-            for number, source in enumerate(sources):
+            first_header = None
+            for source in sources:
                 with (source / name).open("rb") as part:
                     header = part.readline()
-                    if number == 0:
+                    if first_header is None:
+                        first_header = header
                         out.write(header)
+                    elif header.rstrip(b"\r\n") != first_header.rstrip(b"\r\n"):
+                        raise ValueError(f"{source / name}: header {header.strip()!r} differs from "
+                                         f"{sources[0] / name}'s {first_header.strip()!r}")
                     shutil.copyfileobj(part, out)
+                    if part.tell() > len(header):
+                        part.seek(-1, 2)
+                        if part.read(1) != b"\n":
+                            out.write(b"\n")
     return folder
 
 
