@@ -21,7 +21,8 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 
 from conftest import ROOT
 from stacktags import multilabel
-from stacktags.logistic import LockstepLBFGS, _add_products, _add_transposed_products, loss_gradient, regularised
+from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, backtracking_factor,
+                                loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
                                   by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
                                   partition_loss_gradient, renumber_columns, stacked, tag_indices, tfidf_normalised,
@@ -127,6 +128,30 @@ def test_lockstep_lbfgs_finds_each_tags_optimum():
     theta, _, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=200)
     _, grad = evaluate(theta)
     assert np.abs(grad).max() < 1e-5 and passes < 200
+
+
+def test_a_failed_step_shrinks_to_the_interpolated_minimum_within_a_tenth_and_a_half():
+    """Along the direction: objective 1, slope -1, a trial at step 1. The quadratic through them has its minimum at
+    1 / (2 c) for the trial's objective c: tried next when within [0.1, 0.5] of the step."""
+    objective, slope, step = np.ones(6), -np.ones(6), np.ones(6)
+    trial = np.array([2.5, 1.5, 1.0, 100.0, np.inf, np.nan])
+    np.testing.assert_allclose(backtracking_factor(objective, trial, slope, step), [0.2, 1 / 3, 0.5, 0.1, 0.1, 0.1])
+    # the same trials along a direction a quarter as long, at a step of 4: the same shares
+    np.testing.assert_allclose(backtracking_factor(objective, trial, slope / 4, 4 * step),
+                               [0.2, 1 / 3, 0.5, 0.1, 0.1, 0.1])
+
+
+def test_a_step_that_overshoots_by_far_is_retried_at_a_tenth():
+    """f(t) = 50 (t - 0.03)^2 from 0: the first step (unit length) lands at 1, far past the minimum; the next trial
+    is at 0.1, not at half of the step, and the one after that at the quadratic's minimum, 0.3 of that step."""
+    tried = []
+
+    def evaluate(theta):
+        tried.append(theta[0, 0])
+        return 50 * (theta[0] - 0.03) ** 2, 100 * (theta - 0.03)
+
+    LockstepLBFGS(history=5).minimise(evaluate, np.zeros((1, 1)), max_iter=3)
+    np.testing.assert_allclose(tried[:4], [0.0, 1.0, 0.1, 0.03])
 
 
 def test_each_iteration_is_one_data_pass_whatever_the_line_search_does():
