@@ -222,7 +222,6 @@ class LockstepLBFGS:
     gamma: np.ndarray | None = None  # per problem: the inverse-Hessian scale of its newest usable pair (nan: none yet)
     spare: list[np.ndarray] = field(default_factory=list)  # (D+1, K) arrays no longer used, for the next ones
     pool: ThreadPoolExecutor | None = None
-    active: np.ndarray | None = None  # during minimise: the problems not yet finished (see there)
 
     MAX_SPARE = 4
 
@@ -340,15 +339,11 @@ class LockstepLBFGS:
     def minimise(self, evaluate, theta: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
         """evaluate(theta) -> (objective (K,), gradient (D+1, K)); the gradient must be a new array, which the
         optimiser then owns and recycles. Runs at most max_iter iterations, one evaluation (one data pass) each.
-        Returns theta, the final objective and the number of evaluations. The theta passed in is left as it was.
-
-        A problem that has converged (or whose steps keep failing) is finished: it no longer moves, and its objective
-        and gradient are not read again. An evaluation may skip those columns, leaving their objective and gradient
-        at 0: `self.active` marks the problems still read while minimise runs."""
+        Returns theta, the final objective and the number of evaluations. The theta passed in is left as it was."""
         start = theta
-        active = self.active = np.ones(theta.shape[1], dtype=bool)  # updated in place below
         objective, grad = evaluate(theta)
         passes = 1
+        active = np.ones(theta.shape[1], dtype=bool)
         shrink = np.ones(theta.shape[1])  # halvings owed by problems whose last trial failed
         for iteration in range(max_iter):
             direction = self.direction(grad)
