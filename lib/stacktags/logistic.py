@@ -102,35 +102,6 @@ def _column_dots(a, b, start, stop):
 
 
 @numba.njit(nogil=True)
-def _gather_columns(source, columns, out):
-    for d in range(source.shape[0]):
-        for j in range(len(columns)):
-            out[d, j] = source[d, columns[j]]
-
-
-@numba.njit(nogil=True)
-def _scatter_columns(values, columns, out):
-    for d in range(values.shape[0]):
-        for j in range(len(columns)):
-            out[d, columns[j]] = values[d, j]
-
-
-def columns_of(array: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """array[:, columns] as a C-ordered copy, row by row. (numpy's fancy index gives a Fortran-ordered one, whose
-    rows the products would read with a stride: at 87 of 125 tags an evaluation took 1 s instead of 0.2 s.)"""
-    out = np.empty((array.shape[0], len(columns)), dtype=array.dtype)
-    _gather_columns(array, columns, out)
-    return out
-
-
-def into_columns(values: np.ndarray, columns: np.ndarray, width: int) -> np.ndarray:
-    """A (rows, width) array of zeros with values in its `columns`, written row by row."""
-    out = np.zeros((values.shape[0], width), dtype=values.dtype)
-    _scatter_columns(values, columns, out)
-    return out
-
-
-@numba.njit(nogil=True)
 def _scaled_sum_rows(out, base, v, factor, sign, start, stop):
     """out[d] = sign * (base[d] + v[d] * factor) for the rows start..stop (out may be base), computed in float64
     (the product, then the sum; sign is 1 or -1, exact) and stored in out's type, in one pass over the arrays."""
@@ -251,7 +222,6 @@ class LockstepLBFGS:
     gamma: np.ndarray | None = None  # per problem: the inverse-Hessian scale of its newest usable pair (nan: none yet)
     spare: list[np.ndarray] = field(default_factory=list)  # (D+1, K) arrays no longer used, for the next ones
     pool: ThreadPoolExecutor | None = None
-    active: np.ndarray | None = None  # during minimise: the problems not yet finished (see there)
 
     MAX_SPARE = 4
 
@@ -369,15 +339,11 @@ class LockstepLBFGS:
     def minimise(self, evaluate, theta: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
         """evaluate(theta) -> (objective (K,), gradient (D+1, K)); the gradient must be a new array, which the
         optimiser then owns and recycles. Runs at most max_iter iterations, one evaluation (one data pass) each.
-        Returns theta, the final objective and the number of evaluations. The theta passed in is left as it was.
-
-        A problem that has converged (or whose steps keep failing) is finished: it no longer moves, and its objective
-        and gradient are not read again. An evaluation may skip those columns, leaving their objective and gradient
-        at 0: `self.active` marks the problems still read while minimise runs."""
+        Returns theta, the final objective and the number of evaluations. The theta passed in is left as it was."""
         start = theta
-        active = self.active = np.ones(theta.shape[1], dtype=bool)  # updated in place below
         objective, grad = evaluate(theta)
         passes = 1
+        active = np.ones(theta.shape[1], dtype=bool)
         shrink = np.ones(theta.shape[1])  # halvings owed by problems whose last trial failed
         for iteration in range(max_iter):
             direction = self.direction(grad)

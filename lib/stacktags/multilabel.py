@@ -32,8 +32,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.classic.column import Column, _to_java_column
 
 from stacktags.files import data_files, download, upload
-from stacktags.logistic import (LockstepLBFGS, columns_of, into_columns, loss_gradient, regularised,
-                                return_freed_memory, reuse_freed_memory)
+from stacktags.logistic import (LockstepLBFGS, loss_gradient, regularised, return_freed_memory,
+                                reuse_freed_memory)
 from stacktags.persistence import read_metadata
 from stacktags.session import project_class
 
@@ -512,24 +512,10 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         blocks = stacked(sorted(slices, key=lambda b: b.weight), rows_per_block(len(chunks[k])))
         optimiser = LockstepLBFGS(history=history, tol=tol)
 
-        def evaluate(current: np.ndarray):
-            """The sums of a distributed pass (fit_lockstep's), in one task, for the problems still active: in the
-            later iterations on a sample most tags have converged (at 1.26M, a third to two fifths of them on
-            average over a warm start), and their products would be wasted."""
-            columns = np.flatnonzero(optimiser.active)
-            if len(columns) == current.shape[1]:
-                (total,) = partition_loss_gradient(iter(blocks), current.astype(np.float32))
-                loss, gradient, rows = total
-                return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
-            active_theta = columns_of(current, columns)
-            (total,) = partition_loss_gradient((Block(b.X, b.Y[:, columns], b.weight) for b in blocks),
-                                               active_theta.astype(np.float32))
+        def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
+            (total,) = partition_loss_gradient(iter(blocks), current.astype(np.float32))
             loss, gradient, rows = total
-            active_objective, active_gradient = regularised(loss, gradient.astype(np.float64), rows, active_theta,
-                                                            reg_param)
-            objective = np.zeros(current.shape[1])
-            objective[columns] = active_objective
-            return objective, into_columns(active_gradient, columns, current.shape[1])
+            return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
 
         try:
             fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(shared.value[:, chunks[k]]), max_iter)
