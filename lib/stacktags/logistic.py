@@ -344,7 +344,7 @@ class LockstepLBFGS:
         objective, grad = evaluate(theta)
         passes = 1
         active = np.ones(theta.shape[1], dtype=bool)
-        shrink = np.ones(theta.shape[1])  # halvings owed by problems whose last trial failed
+        shrink = np.ones(theta.shape[1])  # the share of its step a problem whose last trial failed tries next
         for iteration in range(max_iter):
             direction = self.direction(grad)
             slope = self.dot(grad, direction)
