@@ -132,6 +132,19 @@ def test_the_compiled_two_loop_recursion_gives_numpys_steps_in_float32_to_the_bi
     optimiser.close()
 
 
+def test_lockstep_lbfgs_finds_each_tags_optimum():
+    dense, labels = synthetic()
+    X, Y = sp.csr_matrix(dense), sp.csr_matrix(labels.astype(float))
+
+    def evaluate(t):
+        loss, grad, total = loss_gradient([(X, Y, 1.0)], t)
+        return regularised(loss, grad, total, t, 0.01)
+
+    theta, _, passes = LockstepLBFGS(history=5, tol=1e-12).minimise(evaluate, np.zeros((13, 3)), max_iter=200)
+    _, grad = evaluate(theta)
+    assert np.abs(grad).max() < 1e-5 and passes < 200
+
+
 def test_a_failed_step_shrinks_to_the_interpolated_minimum_within_a_tenth_and_a_half():
     """Along the direction: objective 1, slope -1, a trial at step 1. The quadratic through them has its minimum at
     1 / (2 c) for the trial's objective c: tried next when within [0.1, 0.5] of the step."""
