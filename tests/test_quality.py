@@ -47,6 +47,10 @@ def test_joined_sources_keep_a_last_row_without_newline_and_refuse_other_headers
     assert (joined / "Questions.csv").read_text() == "Id,Title\n1,x\n2,y\n"
     with pytest.raises(ValueError, match="header b'Id,Body' differs"):
         joined_source([tmp_path / "a", tmp_path / "c"], tmp_path / "mixed")
+    (tmp_path / "a" / "Tags.csv").write_text("Id,Tag")  # a header alone, without its newline
+    (tmp_path / "b" / "Tags.csv").write_text("Id,Tag\n2,sql\n")
+    assert (joined_source([tmp_path / "a", tmp_path / "b"], tmp_path / "header") / "Tags.csv").read_text() \
+        == "Id,Tag\n2,sql\n"
 
 
 def test_groups_of_tags_get_their_own_micro_and_macro_f1():

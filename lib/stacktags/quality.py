@@ -63,7 +63,8 @@ def joined_source(sources: list[Path], folder: Path) -> Path:
                     header = part.readline()
                     if first_header is None:
                         first_header = header
-                        out.write(header)
+                        # a header-only file may lack its newline: the next file's rows must not run into it
+                        out.write(header if header.endswith(b"\n") else header + b"\n")
                     elif header.rstrip(b"\r\n") != first_header.rstrip(b"\r\n"):
                         raise ValueError(f"{source / name}: header {header.strip()!r} differs from "
                                          f"{sources[0] / name}'s {first_header.strip()!r}")
