@@ -24,9 +24,9 @@ from stacktags import multilabel
 from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots,
                                 backtracking_factor, loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_executor, by_frequency, column_ranks, executor_loss_gradient, fit_lockstep,
-                                  group_rows, nonzero_per_tag, partition_loss_gradient, renumber_columns, stacked,
-                                  tag_indices, tfidf_normalised, vectors_to_csr, warm_start)
+                                  by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
+                                  partition_loss_gradient, renumber_columns, stacked, tag_indices, tfidf_normalised,
+                                  vectors_to_csr, warm_start)
 
 TAGS = ["java", "python", "sql"]
 
@@ -503,22 +503,6 @@ def test_a_block_weighing_two_counts_as_its_rows_twice():
     np.testing.assert_allclose(weighed[0], twice[0], rtol=1e-12)
     np.testing.assert_allclose(weighed[1], twice[1], rtol=1e-5, atol=1e-6)
     assert weighed[2] == twice[2] == 80
-
-
-def test_a_pass_sends_one_result_per_executor_with_the_sums_of_the_partitions(spark):
-    dense, labels = synthetic(rows=400)
-    X, Y = sp.csr_matrix(dense, dtype=np.float32), sp.csr_matrix(labels.astype(np.float32))
-    theta = (np.random.default_rng(3).normal(size=(13, 3)) * 0.3).astype(np.float32)
-    parts = [[Block(X[a:a + 50], Y[a:a + 50]) for a in range(start, start + 200, 50)] for start in (0, 200)]
-    blocks = spark.sparkContext.parallelize([b for part in parts for b in part], 2)
-    per_executor = by_executor(spark.sparkContext, blocks)
-    assert per_executor.getNumPartitions() == 1  # local mode: the driver is the one executor
-    (result,) = per_executor.mapPartitions(lambda items: executor_loss_gradient(items, theta)).collect()
-    (first,), (second,) = (partition_loss_gradient(iter(part), theta) for part in parts)
-    np.testing.assert_array_equal(result[0], first[0] + second[0])  # as the driver added them: to the bit
-    np.testing.assert_array_equal(result[1], first[1] + second[1])
-    assert result[2] == first[2] + second[2] == 400
-    assert executor_loss_gradient(iter([]), theta) == []
 
 
 def test_a_group_reads_its_tagged_rows_and_a_weighed_share_of_the_others(spark):

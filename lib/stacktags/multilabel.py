@@ -14,7 +14,6 @@ import logging
 import pickle
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -448,42 +447,11 @@ def partition_loss_gradient(blocks: Iterator[Block], theta: np.ndarray) -> list:
     return [] if total is None else [total]
 
 
-def by_executor(sc, blocks):
-    """The blocks (one partition per core) as (partition number, block) in one partition per executor: each pass
-    then sends the driver one gradient per executor instead of one per core (executor_loss_gradient). Coalescing
-    moves no data: Spark groups the partitions by where they are cached."""
-    # the executors the status tracker lists, less the driver; in local mode it lists only the driver, which runs
-    # the tasks itself
-    executors = max(1, len(sc._jsc.sc().statusTracker().getExecutorInfos()) - 1)
-    numbered = blocks.mapPartitionsWithIndex(lambda index, part: ((index, block) for block in part))
-    return numbered.coalesce(min(executors, blocks.getNumPartitions()))
-
-
-def executor_loss_gradient(items: Iterator[tuple[int, Block]], theta: np.ndarray) -> list:
-    """partition_loss_gradient of each original partition's blocks, on a thread each (the products release the
-    GIL), summed in partition order: the sums a driver adding the partitions' results would get, to the bit."""
-    reuse_freed_memory()
-    partitions: dict[int, list[Block]] = {}
-    for index, block in items:
-        partitions.setdefault(index, []).append(block)
-    with ThreadPoolExecutor(max(1, len(partitions)), thread_name_prefix="pass") as pool:
-        totals = [total for total in pool.map(lambda index: loss_gradient(partitions[index], theta),
-                                              sorted(partitions)) if total is not None]
-    if not totals:
-        return []
-    loss, gradient, rows = totals[0]
-    for more_loss, more_gradient, more_rows in totals[1:]:
-        np.add(gradient, more_gradient, out=gradient)
-        loss, rows = loss + more_loss, rows + more_rows
-    return [(loss, gradient, rows)]
-
-
 def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: float, max_iter: int,
                  optimiser: LockstepLBFGS) -> np.ndarray:
     """At most max_iter L-BFGS iterations over the blocks from theta, one data pass each."""
     sc = spark.sparkContext
     reuse_freed_memory()
-    per_executor = by_executor(sc, blocks)
 
     def add(a: tuple, b: tuple) -> tuple:  # into a's gradient, a fresh array from a partition: no 100 MB temporary
         np.add(a[1], b[1], out=a[1])
@@ -493,8 +461,8 @@ def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: floa
         started = time.monotonic()
         shared = sc.broadcast(current.astype(np.float32))  # the executors' products run in float32
         try:
-            loss, gradient, rows = per_executor.mapPartitions(
-                lambda part: executor_loss_gradient(part, shared.value)
+            loss, gradient, rows = blocks.mapPartitions(
+                lambda part: partition_loss_gradient(part, shared.value)
             ).treeReduce(add, depth=2)
         finally:
             shared.destroy()
