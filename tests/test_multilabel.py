@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import minimize
@@ -25,7 +26,7 @@ from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_pr
                                 backtracking_factor, loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
                                   by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
-                                  partition_loss_gradient, renumber_columns, stacked, tag_indices, tfidf_normalised,
+                                  partition_loss_gradient, renumber_columns, stacked, tags_to_csr, tfidf_normalised,
                                   vectors_to_csr, warm_start)
 
 TAGS = ["java", "python", "sql"]
@@ -559,9 +560,13 @@ def test_a_group_of_rare_tags_learnt_from_a_share_of_the_other_rows_nears_the_mo
         fit(0.0)
 
 
-def test_tag_indices_keep_known_tags_only(spark):
-    df = spark.createDataFrame([(["sql", "rust", "java", "java"],), ([],)], "tags array<string>")
-    assert [r[0] for r in df.select(tag_indices(F.col("tags"), TAGS)).collect()] == [[0, 2], []]
+def test_tags_to_csr_keeps_known_tags_once_each():
+    lists = pa.array([["sql", "rust", "java", "java"], [], None, ["python"], ["rust"], ["sql", "python"]],
+                     pa.list_(pa.string()))
+    labels = tags_to_csr(lists, TAGS)  # TAGS: java, python, sql
+    assert labels.dtype == np.float32 and labels.has_canonical_format
+    np.testing.assert_array_equal(labels.toarray(), [[1, 0, 1], [0, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 1, 1]])
+    np.testing.assert_array_equal(tags_to_csr(lists.slice(3), TAGS).toarray(), [[0, 1, 0], [0, 0, 0], [0, 1, 1]])
 
 
 def test_tfidf_normalised_weights_drops_and_scales_rows():

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,7 +26,8 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
-from stacktags.multilabel import ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
+                                  tag_positions)
 from stacktags.persistence import UnknownStageError, load_stage
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
@@ -127,12 +127,9 @@ def bucket_counts(batches, tags: list[str]) -> pa.RecordBatch:
 
 def tag_matrix(labels: pa.ListArray, tags: list[str]) -> np.ndarray:
     """(rows, tags) 0/1: which of `tags` each row's list holds."""
-    positions = np.asarray(pc.index_in(labels.flatten(), value_set=pa.array(tags)).fill_null(-1))
-    offsets = np.asarray(labels.offsets)
-    rows = np.repeat(np.arange(len(labels)), np.diff(offsets - offsets[0]))
+    rows, positions = tag_positions(labels, tags)
     matrix = np.zeros((len(labels), len(tags)))
-    known = positions >= 0
-    matrix[rows[known], positions[known]] = 1.0
+    matrix[rows, positions] = 1.0
     return matrix
 
 

@@ -119,12 +119,12 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         if not tags:
             raise ValueError("no tags to learn: the training rows carry no tags")
         log.info("learning %d tags; packing the training rows", len(tags))
-        source = dataset.select(vectors_col, tag_indices(F.col(self.getOrDefault(self.labelsCol)), tags)
-                                .alias("label_indices"))
+        labels_col = self.getOrDefault(self.labelsCol)
+        source = dataset.select(vectors_col, labels_col)
         if idf is None:  # else the rows with none of the tags are packed too: IDF.fit counts every row
-            source = source.where(F.size("label_indices") > 0)
+            source = source.where(F.arrays_overlap(labels_col, F.array(*map(F.lit, tags))))
         group_size = self.getOrDefault(self.tagsPerFit) or len(tags)
-        packed = pack_blocks(source, vectors_col, "label_indices", len(tags), min(group_size, len(tags))).persist()
+        packed = pack_blocks(source, vectors_col, labels_col, tags, min(group_size, len(tags))).persist()
         # Optimise over the feature columns the rows with a tag use (the coefficients that travel every iteration
         # shrink from numFeatures to that many rows), numbered from the most frequent: the products then read the
         # coefficient rows of common terms from cache. Only per-column counts reach the driver, never rows.
@@ -219,12 +219,23 @@ def top_tags(dataset: DataFrame, labels_col: str, n: int) -> list[str]:
     return [row["tag"] for row in counts.collect()]
 
 
-def tag_indices(labels: F.Column, tags: list[str]) -> F.Column:
-    """A row's tags as sorted 0-based positions in the tag list (tags outside the list dropped)."""
-    known = F.array(*[F.lit(t) for t in tags])
-    positions = F.transform(F.filter(labels, lambda t: F.array_contains(known, t)),
-                            lambda t: (F.array_position(known, t) - 1).cast("int"))
-    return F.array_sort(F.array_distinct(positions))
+def tag_positions(labels: pa.ListArray, tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, position in `tags`) of each of `tags` that the rows of a list<string> column hold, in row order,
+    once each (a row may repeat a tag); other tags are left out. One hash lookup per tag: in Spark SQL,
+    array_position over a literal array of 1,000 tags took 8 s for 885,000 rows, against 1.4 s for 100 tags."""
+    positions = np.asarray(pc.index_in(labels.flatten(), value_set=pa.array(tags, pa.string())).fill_null(-1))
+    rows = np.asarray(pc.list_parent_indices(labels))  # aligned with flatten(), whatever the array's offset
+    known = positions >= 0
+    cells = np.unique(rows[known] * len(tags) + positions[known])
+    return cells // len(tags), cells % len(tags)
+
+
+def tags_to_csr(labels: pa.ListArray, tags: list[str]) -> sp.csr_matrix:
+    """A list<string> column -> 0/1 float32 CSR labels, one column per tag of `tags` (tag_positions)."""
+    rows, positions = tag_positions(labels, tags)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(labels)))])
+    return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), positions.astype(np.int32), indptr),
+                         shape=(len(labels), len(tags)))
 
 
 MAX_BLOCK_CELLS = 1 << 24  # rows x tags of one block's dense margins: 64 MB in float32
@@ -237,8 +248,8 @@ def rows_per_block(tags_at_once: int) -> int:
     return max(1024, MAX_BLOCK_CELLS // tags_at_once)
 
 
-def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tags: int, tags_at_once: int):
-    """Rows -> an RDD of (X csr float32, Y csr 0/1 with num_tags columns) blocks, built from Arrow batches on the
+def pack_blocks(dataset: DataFrame, features_col: str, labels_col: str, tags: list[str], tags_at_once: int):
+    """Rows -> an RDD of (X csr float32, Y csr 0/1 with a column per tag) blocks, built from Arrow batches on the
     executors. Blocks are as large as MAX_BLOCK_CELLS allows for the tags learnt at once, in at most one partition
     per core: each partition sends one dense (features x tags) gradient per pass, so more partitions than cores
     only add traffic."""
@@ -261,10 +272,10 @@ def pack_blocks(dataset: DataFrame, features_col: str, indices_col: str, num_tag
     def _block(rows: pa.Table) -> pa.RecordBatch:
         features = vectors_to_csr(rows.column(0).combine_chunks())
         features.eliminate_zeros()  # terms IDF ignores (below minDocFreq) carry 0: no coefficient to learn
-        labels = lists_to_csr(rows.column(1).combine_chunks(), num_tags)
+        labels = tags_to_csr(rows.column(1).combine_chunks(), tags)
         return pa.RecordBatch.from_pydict({"block": [pickle.dumps((features, labels), protocol=5)]})
 
-    serialized = dataset.select(features_col, indices_col).coalesce(partitions).mapInArrow(pack, "block binary")
+    serialized = dataset.select(features_col, labels_col).coalesce(partitions).mapInArrow(pack, "block binary")
     return serialized.rdd.map(lambda row: pickle.loads(row.block))
 
 
