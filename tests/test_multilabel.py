@@ -674,8 +674,9 @@ def test_saved_coefficients_are_sparse_and_must_fit_the_feature_width(spark, tmp
 
 def test_each_tags_nonzero_coefficients_are_scipys_csc_columns():
     rng = np.random.default_rng(6)
-    coefficients = rng.normal(size=(50, 4)).astype(np.float32) * (rng.random((50, 1)) < 0.5)  # unused rows
-    coefficients[rng.random((50, 4)) < 0.1] = 0.0  # and zeros within used rows
+    # unused rows, over more than one of the blocks nonzero_per_tag copies
+    coefficients = rng.normal(size=(5000, 4)).astype(np.float32) * (rng.random((5000, 1)) < 0.5)
+    coefficients[rng.random((5000, 4)) < 0.1] = 0.0  # and zeros within used rows
     coefficients[:, 3] = 0.0  # a tag without any
     indptr, indices, values = nonzero_per_tag(coefficients)
     expected = sp.csc_matrix(coefficients)

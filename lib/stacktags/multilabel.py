@@ -662,7 +662,12 @@ def nonzero_per_tag(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     of scipy's csc_matrix: built from the rows that hold any, where csc_matrix reads the whole dense matrix column by
     column (13 s at 2^18 x 1000 with half the rows used, this 2.6 s)."""
     used = np.flatnonzero(coefficients.any(axis=1)).astype(np.int32)
-    values = np.ascontiguousarray(coefficients[used].T)  # row k: tag k's coefficients of the used rows
+    # row k: tag k's coefficients of the used rows, transposed in blocks of rows that stay in cache (at 131,684 x
+    # 1,000 one transposed copy of them all took 2.8 to 3.5 s, the blocks 0.3 s)
+    values = np.empty((coefficients.shape[1], len(used)), dtype=coefficients.dtype)
+    for start in range(0, len(used), 1024):
+        rows = used[start:start + 1024]
+        values[:, start:start + len(rows)] = coefficients[rows].T
     nonzero = values != 0
     indptr = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))])
     return indptr, np.broadcast_to(used, values.shape)[nonzero], values[nonzero]
