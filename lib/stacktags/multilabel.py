@@ -487,21 +487,24 @@ def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: floa
 
 
 MIN_WARM_START_TAGS = 25  # fewest tags per warm-start task (but one task): each task receives a copy of the sample
-WARM_START_MEMORY_BYTES = 256 << 20  # the L-BFGS pairs a warm-start task sends back: its newest ones within this
-                                     # (all 5 for 50 tags of 2^17 features, 2 for 125): the driver receives every
-                                     # task's at once
+WARM_START_TASKS_PER_CORE = 2  # a task runs until the slowest of its tags converges: with two per core, a core whose
+                               # task ends early takes the next one instead of idling
+WARM_START_MEMORY_BYTES = 256 << 20  # per core: the L-BFGS pairs its warm-start tasks send back, each its newest
+                                     # ones within its share (all 5 for 25 tags of 2^17 features, 2 for 62): the
+                                     # driver receives every task's at once
 
 
 def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float, max_iter: int, history: int,
                tol: float) -> tuple[np.ndarray, LockstepLBFGS]:
     """At most max_iter L-BFGS iterations over the sample's blocks from theta, run inside tasks: the tags are cut
-    into one chunk per core (of at least MIN_WARM_START_TAGS), and each chunk's task gets every sample row and
-    iterates on its own. A pass over a sample is short: sending (features x tags) coefficients out and gradients
+    into WARM_START_TASKS_PER_CORE chunks per core (of at least MIN_WARM_START_TAGS), and each chunk's task gets
+    every sample row and iterates on its own (each tag's iterations are its own: the chunks change no result). A pass over a sample is short: sending (features x tags) coefficients out and gradients
     back at each iteration costs more than the pass. This sends them once. Returns theta and an optimiser holding
     the chunks' memories."""
     sc = spark.sparkContext
-    tasks = max(1, min(sc.defaultParallelism, theta.shape[1] // MIN_WARM_START_TAGS))
+    tasks = max(1, min(sc.defaultParallelism * WARM_START_TASKS_PER_CORE, theta.shape[1] // MIN_WARM_START_TAGS))
     chunks = np.array_split(np.arange(theta.shape[1]), tasks)
+    memory_bytes = WARM_START_MEMORY_BYTES * sc.defaultParallelism // tasks
     shared = sc.broadcast(theta)
 
     def chunk_rows(block: Block) -> list:
@@ -530,7 +533,7 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
 
         try:
             fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(shared.value[:, chunks[k]]), max_iter)
-            return [(k, fitted, optimiser.memory(fitted, WARM_START_MEMORY_BYTES))]
+            return [(k, fitted, optimiser.memory(fitted, memory_bytes))]
         finally:
             optimiser.close()
 
