@@ -498,9 +498,10 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
                tol: float) -> tuple[np.ndarray, LockstepLBFGS]:
     """At most max_iter L-BFGS iterations over the sample's blocks from theta, run inside tasks: the tags are cut
     into WARM_START_TASKS_PER_CORE chunks per core (of at least MIN_WARM_START_TAGS), and each chunk's task gets
-    every sample row and iterates on its own (each tag's iterations are its own: the chunks change no result). A
-    pass over a sample is short: sending (features x tags) coefficients out and gradients back at each iteration
-    costs more than the pass. This sends them once. Returns theta and an optimiser holding the chunks' memories."""
+    every sample row and iterates on its own. Each tag's iterations are its own; the chunks change only the memory a
+    tag ends with, as its chunk may iterate on after it converged and push empty pairs into its history. A pass
+    over a sample is short: sending (features x tags) coefficients out and gradients back at each iteration costs
+    more than the pass. This sends them once. Returns theta and an optimiser holding the chunks' memories."""
     sc = spark.sparkContext
     tasks = max(1, min(sc.defaultParallelism * WARM_START_TASKS_PER_CORE, theta.shape[1] // MIN_WARM_START_TAGS))
     chunks = np.array_split(np.arange(theta.shape[1]), tasks)
