@@ -22,9 +22,10 @@ def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
                              str(record), "--note", "CI smoke test", *QUICK],
                             capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    table = [line.split("|")[1:3] for line in record.read_text().splitlines() if line.startswith("| ")]
-    rows = {stage.strip(): count.strip() for stage, count in table[1:]}
+    table = [line.split("|") for line in record.read_text().splitlines() if line.startswith("| ")]
+    rows = {cells[1].strip(): cells[2].strip() for cells in table[1:]}
     assert list(rows) == STAGES
+    assert table[0][7].strip() == "probe s" and all(float(cells[7]) > 0 for cells in table[1:])
     assert rows["score"] == "300" and rows["clean"] == "300"
     assert rows["seed"] == "300"
     # evaluate and score take the train stage's model (1), not the newer one of train-1000 (2)

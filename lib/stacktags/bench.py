@@ -3,7 +3,7 @@
     scripts/bench.sh --corpus var/corpus/1264216 [--stages ingest,ingest-rerun] [--target local] [--record BENCHMARKS.md]
 
 Prints one table (stage, rows, wall seconds, rows/second, peak memory of the driver JVM and of the whole process
-tree) and, with --record, appends it to BENCHMARKS.md with the date, the machine and the command. Row counts come from
+tree, and the machine probe: a fixed single-core Python loop timed just before the stage) and, with --record, appends it to BENCHMARKS.md with the date, the machine and the command. Row counts come from
 the job_runs table, read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse.
 The `seed` stage times the seed's scikit-learn approach end to end on the same corpus (stacktags.seed), stopped after
 --seed-timeout seconds, and the table is followed by the ratio to stacktags' own stages of the run.
@@ -50,6 +50,7 @@ MODEL_USERS = ("evaluate", "score")
 END_TO_END = ("ingest", "clean", "train", "evaluate", "score")  # the stages a user runs to go from CSV to tags
 SAMPLE_SECONDS = 0.25
 MB = 1024 * 1024
+PROBE_ITERATIONS = 20_000_000
 
 
 @dataclass
@@ -60,10 +61,21 @@ class StageResult:
     peak_jvm_mb: float
     peak_tree_mb: float
     finished: bool = True  # False: stopped at the time limit, so wall_seconds is a lower bound
+    probe_seconds: float | None = None  # machine_probe_seconds() just before the stage
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.wall_seconds if self.wall_seconds else 0.0
+
+
+def machine_probe_seconds() -> float:
+    """Seconds for a fixed single-core Python loop. On a shared host the same stage can vary by 20% from hour to hour;
+    a stage whose probe reads well above its run's others ran on a busier machine, and its time is not comparable."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(PROBE_ITERATIONS):
+        total += i * i
+    return time.perf_counter() - start
 
 
 def run_measured(command: list[str], log: Path, timeout: float | None = None) -> tuple[float, float, float, bool]:
@@ -136,12 +148,13 @@ def spark_settings(cfg: config.Config) -> str:
 
 
 def table(results: list[StageResult]) -> str:
-    lines = ["| stage | rows | wall s | rows/s | peak driver JVM MB | peak process tree MB |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| stage | rows | wall s | rows/s | peak driver JVM MB | peak process tree MB | probe s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         wall = f"{r.wall_seconds:.1f}" if r.finished else f"> {r.wall_seconds:.0f} (stopped)"
+        probe = "" if r.probe_seconds is None else f"{r.probe_seconds:.2f}"
         lines.append(f"| {r.stage} | {r.rows:,} | {wall} | {r.rows_per_second:,.0f} | "
-                     f"{r.peak_jvm_mb:,.0f} | {r.peak_tree_mb:,.0f} |")
+                     f"{r.peak_jvm_mb:,.0f} | {r.peak_tree_mb:,.0f} | {probe} |")
     return "\n".join(lines + seed_comparison(results))
 
 
@@ -239,11 +252,12 @@ def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path,
         version = trained_model(warehouse, cfg.database, num_tags) if stage in MODEL_USERS else None
         if version is not None:
             command += ["--model-version", str(version)]
-    print(f"[bench] {stage}: {shlex.join(command)}", file=sys.stderr, flush=True)
+    probe = machine_probe_seconds()
+    print(f"[bench] {stage} (probe {probe:.2f} s): {shlex.join(command)}", file=sys.stderr, flush=True)
     wall, peak_jvm, peak_tree, finished = run_measured(command, log, args.seed_timeout if job is None else None)
     rows = seed_rows(log) if job is None else last_run_rows(warehouse, cfg.database, job)
     print(f"[bench] {stage}: {wall:.1f} s", file=sys.stderr, flush=True)
-    return StageResult(stage, rows, wall, peak_jvm, peak_tree, finished)
+    return StageResult(stage, rows, wall, peak_jvm, peak_tree, finished, probe)
 
 
 def questions_ingested(warehouse: Path, database: str) -> int:
