@@ -1,11 +1,10 @@
 """Multilabel metrics against values computed by hand, and the threshold choice."""
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from stacktags.metrics import evaluate_predictions
-from stacktags.model import THRESHOLD_BUCKETS, best_f1_buckets, bucket_counts, tuned_thresholds
+from stacktags.model import best_f1_buckets, tuned_thresholds
 
 TAGS = ["a", "b", "c", "d"]
 
@@ -69,14 +68,3 @@ def test_thresholds_meet_halfway_between_own_and_shared():
     assert shared == pytest.approx(0.7)
     assert tuned_thresholds(positives, negatives) == pytest.approx([0.7, 0.7, 0.7, 0.35])
     assert tuned_thresholds(np.zeros((1, 10)), np.ones((1, 10))) == [0.9]  # no positives: F1 ties at 0, highest wins
-
-
-def test_bucket_counts_per_tag_with_and_without_the_tag():
-    batch = pa.RecordBatch.from_pydict({
-        "tags": [["java", "sql"], ["rust"], []],  # rust is not a model tag: it counts for none
-        "_probabilities": [[0.999, 0.0, 0.42], [0.5, 1.0, 0.0], [0.0, 0.0, 0.0]]})
-    counts = np.frombuffer(bucket_counts(iter([batch]), ["java", "python", "sql"])["counts"][0].as_py())
-    positives, negatives = counts.reshape(2, 3, THRESHOLD_BUCKETS)
-    assert positives.sum() == 2 and positives[0, 199] == 1 and positives[2, 84] == 1  # 0.999 -> last bucket
-    assert negatives.sum() == 7 and negatives[0, 100] == 1 and negatives[1, 199] == 1  # 1.0 -> last bucket too
-    assert negatives[1, 0] == 2 and negatives[2, 0] == 2 and negatives[0, 0] == 1

@@ -439,6 +439,52 @@ def test_prediction_in_the_jvm_equals_the_rule_computed_with_numpy(spark):
         assert [s["tag"] for s in row["scores"]] == [tags[k] for k in ranked[:3]]
 
 
+def test_probability_histograms_count_each_tag_with_and_without_it(spark):
+    """Row i has feature i alone, whose coefficients are row i's margins; a margin of 30 rounds to probability 1 in
+    float32, which falls in the last bucket."""
+    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
+    margins = [[logit(0.999), -30.0, logit(0.4225)],  # java, sql (listed twice): buckets 199, 84
+               [0.0, 30.0, -30.0],  # rust is not a model tag: negatives at 100, 199 and 0
+               [-30.0, -30.0, -30.0]]
+    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.array(margins, dtype=np.float32),
+                                    intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.5] * 3)
+    schema = StructType([StructField("features", VectorUDT()), StructField("truth", ArrayType(StringType()))])
+    rows = spark.createDataFrame([(SparseVector(3, [0], [1.0]), ["java", "sql", "sql"]),
+                                  (SparseVector(3, [1], [1.0]), ["rust"]),
+                                  (SparseVector(3, [2], [1.0]), []),
+                                  (SparseVector(3, [2], [1.0]), None),  # no tags: negative for each
+                                  (None, ["java"])], schema)  # no features, no prediction: counted nowhere
+    positives, negatives = model.probabilityHistograms(rows, "truth", 200)
+    assert positives.shape == negatives.shape == (3, 200)
+    assert positives.sum() == 2 and positives[0, 199] == 1 and positives[2, 84] == 1
+    assert negatives.sum() == 10 and negatives[0, 100] == 1 and negatives[1, 199] == 1
+    assert negatives[0, 0] == 2 and negatives[1, 0] == 3 and negatives[2, 0] == 3
+
+
+def test_probability_histograms_equal_the_bucketed_probabilities_of_the_prediction(spark):
+    rng = np.random.default_rng(3)
+    rows, width, tags = 300, 40, [f"t{k}" for k in range(12)]
+    dense = rng.normal(size=(rows, width)) * (rng.random((rows, width)) < 0.3)
+    model = MultilabelLogisticModel(tags=tags, coefficients=rng.normal(size=(width, len(tags))).astype(np.float32),
+                                    intercepts=rng.normal(size=len(tags)).astype(np.float32),
+                                    thresholds=[0.5] * len(tags))
+    model._set(probabilitiesCol="p")
+    truth = [[tags[k] for k in np.flatnonzero(rng.random(len(tags)) < 0.2)] for _ in range(rows)]
+    schema = StructType([StructField("features", VectorUDT()), StructField("truth", ArrayType(StringType()))])
+    data = spark.createDataFrame([(SparseVector(width, {j: v for j, v in enumerate(r) if v}), t)
+                                  for r, t in zip(dense, truth)], schema)
+    positives, negatives = model.probabilityHistograms(data, "truth", 50)
+
+    probabilities = np.array([r["p"] for r in model.transform(data).collect()], dtype=np.float64)
+    buckets = np.minimum(probabilities * 50, 49).astype(int)
+    labelled = np.array([[tag in t for tag in tags] for t in truth])
+    expected = np.zeros((2, len(tags), 50))
+    for k in range(len(tags)):
+        expected[0, k] = np.bincount(buckets[labelled[:, k], k], minlength=50)
+        expected[1, k] = np.bincount(buckets[~labelled[:, k], k], minlength=50)
+    assert positives.tolist() == expected[0].tolist() and negatives.tolist() == expected[1].tolist()
+
+
 def test_the_coefficients_are_broadcast_once_per_model_and_again_when_replaced(spark):
     model = MultilabelLogisticModel(tags=TAGS, coefficients=np.diag([4.0, 4.0, 4.0]).astype(np.float32),
                                     intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.6] * 3)

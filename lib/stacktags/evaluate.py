@@ -20,8 +20,7 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 from stacktags.clean import rows_of_split
 from stacktags.config import Config
 from stacktags.metrics import Metrics, evaluate_predictions
-from stacktags.model import (MODELS_TABLE, PROBABILITIES, classifier_of, load_model, predictor_of,
-                             probability_histograms, with_probabilities)
+from stacktags.model import MODELS_TABLE, THRESHOLD_BUCKETS, classifier_of, load_model, predictor_of
 from stacktags.tables import append
 
 METRICS_TABLE = "model_metrics"
@@ -54,8 +53,8 @@ def reports_dir(cfg: Config) -> Path:
 
 def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> EvaluationResult:
     version, model, info = load_model(spark, cfg, version)
-    predictor = predictor_of(model)
-    tags = classifier_of(model).getOrDefault(classifier_of(model).tags)
+    predictor, classifier = predictor_of(model), classifier_of(model)
+    tags = classifier.getOrDefault(classifier.tags)
     known = F.array(*map(F.lit, tags))
     data = spark.read.option("versionAsOf", info["data_version"]).table(info["data_table"])
     test_from = (info["params"] or {}).get("test_from")  # the model's own split keeps its training rows out
@@ -63,14 +62,15 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
             .withColumn("tags", F.array_intersect("tags", known))
             .where(F.size("tags") > 0)
             .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags"))
-    # one prediction of the test rows serves the metrics, the probability histograms and the examples
-    scored = with_probabilities(predictor, test).select(
+    # one prediction of the test rows, cached with their features, serves the metrics, the probability histograms
+    # (counted from the features where they are scored) and the examples
+    features = classifier.getFeaturesCol()
+    scored = predictor.transform(test).select(
         "Id", "title", F.col("tags").alias("truth"), F.col("predicted_tags").alias("predicted"),
-        F.transform("scores", lambda s: s["tag"]).alias("ranked"), "scores", PROBABILITIES).cache()
+        F.transform("scores", lambda s: s["tag"]).alias("ranked"), "scores", features).cache()
     metrics = evaluate_predictions(scored, tags)
-    positives, negatives = probability_histograms(scored, "truth", tags)
-    examples = [row.asDict(recursive=True)
-                for row in scored.drop(PROBABILITIES).orderBy("Id").limit(EXAMPLES).collect()]
+    positives, negatives = classifier.probabilityHistograms(scored, "truth", THRESHOLD_BUCKETS)
+    examples = [row.asDict(recursive=True) for row in scored.drop(features).orderBy("Id").limit(EXAMPLES).collect()]
     scored.unpersist()
 
     record_metrics(spark, cfg, version, metrics)
@@ -81,7 +81,7 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
                                      "data_version": info["data_version"],
                                      "overall": metrics.overall, "per_tag": metrics.per_tag}, indent=1))
     report_path = out / "report.html"
-    thresholds = classifier_of(model).getOrDefault(classifier_of(model).thresholds)
+    thresholds = classifier.getOrDefault(classifier.thresholds)
     report_path.write_text(render_report(version, info, metrics, tags, thresholds, positives, negatives, examples))
     return EvaluationResult(version, metrics, str(json_path), str(report_path))
 

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,8 +25,7 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
-from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  tag_positions)
+from stacktags.multilabel import ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.persistence import UnknownStageError, load_stage
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
@@ -46,7 +44,6 @@ MODELS_SCHEMA = StructType([
     StructField("params", MapType(StringType(), StringType()), True),
 ])
 THRESHOLD_BUCKETS = 200
-PROBABILITIES = "_probabilities"  # the column of every tag's probability, where one is asked for
 
 
 class NoModelError(LookupError):
@@ -92,53 +89,11 @@ def predictor_of(model: PipelineModel) -> PipelineModel:
     return model.stages[-1]
 
 
-def with_probabilities(predictor: PipelineModel, rows: DataFrame) -> DataFrame:
-    """predictor.transform(rows), with every tag's probability in the PROBABILITIES column as well."""
-    classifier = predictor.stages[-1]
-    return predictor.transform(rows, {classifier.probabilitiesCol: PROBABILITIES})  # on a copy: the model is unchanged
-
-
-def probability_histograms(scored: DataFrame, truth_col: str, tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per tag, how many rows of `scored` (from with_probabilities) with and without the tag in truth_col fall in
-    each of THRESHOLD_BUCKETS probability buckets. Counted with numpy per partition on the executors; only the
-    (tags x buckets) counts reach the driver."""
-    counts = scored.select(truth_col, PROBABILITIES).mapInArrow(
-        lambda batches: [bucket_counts(batches, tags)], "counts binary").collect()
-    total = np.zeros((2, len(tags), THRESHOLD_BUCKETS))  # one row per partition
-    for row in counts:
-        total += np.frombuffer(row["counts"]).reshape(total.shape)
-    return total[0], total[1]
-
-
-def bucket_counts(batches, tags: list[str]) -> pa.RecordBatch:
-    """Arrow batches of (true tags, probabilities) -> one row: float64 counts (2: with / without the tag, tags,
-    THRESHOLD_BUCKETS) as bytes."""
-    counts = np.zeros((2, len(tags), THRESHOLD_BUCKETS))
-    cells = (np.arange(len(tags)) * THRESHOLD_BUCKETS)[None, :]
-    for batch in batches:
-        probabilities = np.asarray(batch.column(1).flatten(), dtype=np.float64).reshape(-1, len(tags))
-        truth = tag_matrix(batch.column(0), tags)
-        cell = (cells + np.minimum(probabilities * THRESHOLD_BUCKETS, THRESHOLD_BUCKETS - 1).astype(np.int64)).ravel()
-        size = len(tags) * THRESHOLD_BUCKETS
-        counts[0] += np.bincount(cell, weights=truth.ravel(), minlength=size).reshape(len(tags), -1)
-        counts[1] += np.bincount(cell, weights=1.0 - truth.ravel(), minlength=size).reshape(len(tags), -1)
-    return pa.RecordBatch.from_pydict({"counts": [counts.tobytes()]})
-
-
-def tag_matrix(labels: pa.ListArray, tags: list[str]) -> np.ndarray:
-    """(rows, tags) 0/1: which of `tags` each row's list holds."""
-    rows, positions = tag_positions(labels, tags)
-    matrix = np.zeros((len(labels), len(tags)))
-    matrix[rows, positions] = 1.0
-    return matrix
-
-
 def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
     """Per tag, a decision threshold tuned on the validation rows (see tuned_thresholds)."""
     classifier = predictor.stages[-1]
-    positives, negatives = probability_histograms(with_probabilities(predictor, validation), "tags",
-                                                  classifier.getOrDefault(classifier.tags))
-    return tuned_thresholds(positives, negatives)
+    features = PipelineModel(predictor.stages[:-1]).transform(validation)
+    return tuned_thresholds(*classifier.probabilityHistograms(features, "tags", THRESHOLD_BUCKETS))
 
 
 MIN_TUNING_POSITIVES = 5  # fewer validation positives than this give a threshold that is noise

@@ -2,10 +2,13 @@ package stacktags;
 
 import java.io.IOException;
 import java.io.Serializable;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 
 import org.apache.spark.api.java.JavaSparkContext;
@@ -13,6 +16,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.ml.linalg.SparseVector;
 import org.apache.spark.ml.linalg.Vector;
 import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -85,6 +89,53 @@ public final class TagScorer {
                 thresholds.stream().mapToDouble(Double::doubleValue).toArray(), minTags, maxTags, top,
                 withProbabilities);
         return functions.udf(decision, resultType(withProbabilities)).apply(features);
+    }
+
+    /**
+     * Per tag, how many rows with and without the tag among their labels (an array of strings) have the tag's
+     * probability in each of `buckets` equal buckets: bucket b holds [b / buckets, (b + 1) / buckets), the last also
+     * 1. Threshold tuning and the evaluation report read these. The executors count them from the feature vectors
+     * as they score, so no (rows x tags) probabilities leave the JVM: the driver receives 2 x tags x buckets counts,
+     * little-endian int64 (first the rows with the tag: [0][tag][bucket], then those without). A row without a
+     * feature vector has no prediction (see predict) and counts in no bucket.
+     */
+    public static byte[] histograms(Dataset<Row> rows, String featuresCol, String labelsCol,
+                                    Broadcast<Weights> weights, List<String> tags, int buckets) {
+        int numTags = tags.size();
+        if (numTags != weights.value().numTags) {
+            throw new IllegalArgumentException(numTags + " tags, " + weights.value().numTags
+                    + " coefficients per feature");
+        }
+        HashMap<String, Integer> positions = new HashMap<>();
+        for (int t = 0; t < numTags; t++) positions.putIfAbsent(tags.get(t), t);
+        int cells = numTags * buckets;
+        long[] counts = rows.select(featuresCol, labelsCol).javaRDD().mapPartitions(part -> {
+            Weights local = weights.value();
+            long[] counted = new long[2 * cells];
+            boolean[] labelled = new boolean[numTags];
+            while (part.hasNext()) {
+                Row row = part.next();
+                if (row.isNullAt(0)) continue;
+                float[] probabilities = probabilities(local, row.getAs(0));
+                List<String> labels = row.isNullAt(1) ? List.of() : row.getList(1);
+                for (String label : labels) {
+                    Integer t = positions.get(label);
+                    if (t != null) labelled[t] = true;
+                }
+                for (int t = 0; t < numTags; t++) {
+                    int bucket = Math.min((int) ((double) probabilities[t] * buckets), buckets - 1);
+                    counted[(labelled[t] ? 0 : cells) + t * buckets + bucket]++;
+                    labelled[t] = false;
+                }
+            }
+            return Collections.singletonList(counted).iterator();
+        }).fold(new long[2 * cells], (a, b) -> {  // fold, not reduce: a source of no partitions counts nothing
+            for (int i = 0; i < a.length; i++) a[i] += b[i];
+            return a;
+        });
+        ByteBuffer bytes = ByteBuffer.allocate(8 * counts.length).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asLongBuffer().put(counts);
+        return bytes.array();
     }
 
     static DataType resultType(boolean withProbabilities) {
