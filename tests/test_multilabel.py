@@ -26,7 +26,7 @@ from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_pr
                                 backtracking_factor, loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
                                   by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
-                                  partition_loss_gradient, renumber_columns, stacked, tags_to_csr, tfidf_normalised,
+                                  partition_loss_gradient, pass_sums, renumber_columns, stacked, tags_to_csr, tfidf_normalised,
                                   vectors_to_csr, warm_start)
 
 TAGS = ["java", "python", "sql"]
@@ -270,6 +270,33 @@ def test_memories_side_by_side_steer_as_each_did_alone():
     assert len(first.memory(theta_a, max_bytes=1).s) == 1  # at least the newest pair
 
 
+@pytest.mark.parametrize("features", [100, 12])  # 101 gradient rows in 32 bands; 13, so that most bands are empty
+def test_a_pass_adds_the_partitions_gradients_band_by_band(spark, monkeypatch, features):
+    """pass_sums: with few partitions the driver adds their bands in partition order, the float32 sums a reduce
+    over the partitions' whole gradients gives, to the bit; with many the executors add each band first."""
+    dense, labels = synthetic(rows=400, features=features)
+    parts = [Block(sp.csr_matrix(dense[rows], dtype=np.float32), sp.csr_matrix(labels[rows].astype(np.float32)))
+             for rows in (slice(0, 100), slice(100, 250), slice(250, 400))]
+    theta = np.random.default_rng(2).normal(size=(features + 1, 3)).astype(np.float32)
+    totals = [partition_loss_gradient(iter([part]), theta)[0] for part in parts]
+    expected_loss = totals[0][0] + totals[1][0] + totals[2][0]
+    expected_gradient = (totals[0][1] + totals[1][1] + totals[2][1]).astype(np.float64)
+    blocks = spark.sparkContext.parallelize(parts, 3)
+
+    loss, gradient, rows = pass_sums(blocks, theta)
+    assert rows == 400 and gradient.dtype == np.float64 and gradient.shape == (features + 1, 3)
+    np.testing.assert_array_equal(loss, expected_loss)
+    np.testing.assert_array_equal(gradient, expected_gradient)
+
+    monkeypatch.setattr(multilabel, "DRIVER_SUMS_AT_MOST", 2)  # 3 partitions: the executors add the bands
+    loss, gradient, rows = pass_sums(blocks, theta)
+    assert rows == 400
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="a pass over no rows"):
+        pass_sums(spark.sparkContext.parallelize([], 1), theta)
+
+
 def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monkeypatch, caplog):
     """The warm start runs one task per chunk of tags, each on all the sample's rows: the same iterations as the
     passes over the distributed blocks (fit_lockstep), up to float32 sums in another order (which the float32
@@ -286,7 +313,7 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
         in_tasks, optimiser = warm_start(spark, blocks, start, reg_param=0.01, max_iter=10, history=5, tol=1e-12)
     assert "for 3 tags in 3 tasks" in caplog.text
     assert optimiser.gamma.shape == (3,) and len(optimiser.s) == 5 and optimiser.s[0].shape == (13, 3)
-    distributed = fit_lockstep(spark, blocks, start, 0.01, 10, LockstepLBFGS(history=5, tol=1e-12))
+    distributed = fit_lockstep(blocks, start, 0.01, 10, LockstepLBFGS(history=5, tol=1e-12))
     assert np.abs(in_tasks - start).max() > 0.1  # it moved
     np.testing.assert_allclose(in_tasks, distributed, atol=2e-4)
 

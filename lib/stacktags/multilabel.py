@@ -4,7 +4,7 @@ MultilabelLogisticRegression (Estimator) -> MultilabelLogisticModel (Model). Bot
 model's tag list, thresholds, coefficients and intercepts are saved together and checked against each other on load.
 
 Training never collects the data: rows are packed once into cached sparse blocks on the executors; each L-BFGS
-iteration broadcasts the coefficients and sums the blocks' gradients with treeReduce, as MLlib does for one model.
+iteration broadcasts the coefficients and sums the blocks' gradients (pass_sums), as MLlib does for one model.
 Prediction runs in the executors' JVMs (TagScorer, lib/stacktags/jvm), not in Python.
 """
 
@@ -200,7 +200,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
             theta, optimiser = warm_start(spark, sample, theta, self.getRegParam(),
                                           self.getOrDefault(self.warmStartIter), history, tol)
         try:
-            return fit_lockstep(spark, blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
+            return fit_lockstep(blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
         finally:
             optimiser.close()
 
@@ -458,26 +458,58 @@ def partition_loss_gradient(blocks: Iterator[Block], theta: np.ndarray) -> list:
     return [] if total is None else [total]
 
 
-def fit_lockstep(spark: SparkSession, blocks, theta: np.ndarray, reg_param: float, max_iter: int,
-                 optimiser: LockstepLBFGS) -> np.ndarray:
-    """At most max_iter L-BFGS iterations over the blocks from theta, one data pass each."""
-    sc = spark.sparkContext
-    reuse_freed_memory()
+GRADIENT_BANDS = 32  # a pass's gradient travels in this many bands of rows: a result of 132 MB (at 250 tags) costs
+                     # Spark more to pass from the worker to the driver than 32 of 4 MB (two partitions' gradients:
+                     # 0.86 s against 0.59 s, BENCHMARKS.md)
+DRIVER_SUMS_AT_MOST = 4  # partitions whose gradients the driver receives and adds itself; with more, the executors
+                         # add each band first (as treeReduce's intermediate level would), and the driver receives one
 
-    def add(a: tuple, b: tuple) -> tuple:  # into a's gradient, a fresh array from a partition: no 100 MB temporary
-        np.add(a[1], b[1], out=a[1])
-        return a[0] + b[0], a[1], a[2] + b[2]
+
+def gradient_bands(totals: list, bands: int) -> Iterator[tuple]:
+    """partition_loss_gradient's result -> the pairs that a pass sends: (-1, (loss, rows)), then (b, band b of the
+    gradient's rows) for each of `bands` bands."""
+    for loss, gradient, rows in totals:
+        yield -1, (loss, rows)
+        yield from enumerate(np.array_split(gradient, bands))
+
+
+def add_band(a, b):
+    """Sums two values of one key of gradient_bands: (loss, rows) pairs, or bands (into a, a fresh array from a
+    partition: no temporary)."""
+    if isinstance(a, tuple):
+        return a[0] + b[0], a[1] + b[1]
+    return np.add(a, b, out=a)
+
+
+def pass_sums(blocks, theta: np.ndarray, bands: int = GRADIENT_BANDS) -> tuple[np.ndarray, np.ndarray, float]:
+    """One distributed pass: the loss, the float64 gradient and the weighted rows of all blocks at theta (float32,
+    broadcast once). Each partition sums its blocks and sends gradient_bands; a band's partitions are added in
+    float32, in partition order when the driver adds them, and copied into the float64 gradient."""
+    sc = blocks.context
+    shared = sc.broadcast(theta)
+    try:
+        pairs = blocks.mapPartitions(lambda part: gradient_bands(partition_loss_gradient(part, shared.value), bands))
+        if pairs.getNumPartitions() > DRIVER_SUMS_AT_MOST:
+            pairs = pairs.reduceByKey(add_band, numPartitions=min(bands, sc.defaultParallelism))
+        sums = {}
+        for key, value in pairs.collect():
+            sums[key] = add_band(sums[key], value) if key in sums else value
+    finally:
+        shared.destroy()
+    if -1 not in sums:
+        raise ValueError("a pass over no rows: the blocks are empty")
+    loss, rows = sums[-1]
+    return loss, np.concatenate([sums[band] for band in range(bands)], dtype=np.float64), rows
+
+
+def fit_lockstep(blocks, theta: np.ndarray, reg_param: float, max_iter: int, optimiser: LockstepLBFGS) -> np.ndarray:
+    """At most max_iter L-BFGS iterations over the blocks from theta, one data pass each."""
+    reuse_freed_memory()
 
     def evaluate(current: np.ndarray):
         started = time.monotonic()
-        shared = sc.broadcast(current.astype(np.float32))  # the executors' products run in float32
-        try:
-            loss, gradient, rows = blocks.mapPartitions(
-                lambda part: partition_loss_gradient(part, shared.value)
-            ).treeReduce(add, depth=2)
-        finally:
-            shared.destroy()
-        objective, grad = regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
+        loss, gradient, rows = pass_sums(blocks, current.astype(np.float32))  # the products run in float32
+        objective, grad = regularised(loss, gradient, rows, current, reg_param)
         log.info("pass over %d rows: mean objective %.6f, %.1f s", rows, objective.mean(), time.monotonic() - started)
         return objective, grad
 
