@@ -1,12 +1,14 @@
 """The benchmark harness as CI's smoke test: every stage on a tiny corpus, each in its own process as users run it.
 It asserts that the stages ran and the table was written, nothing about time."""
 
+import argparse
 import subprocess
 import sys
 
 from conftest import ROOT, SAMPLE
 
 from stacktags.bench import StageResult, plot_scaling, run_measured, scaling_table, table
+from stacktags.microbench import gradients
 
 STAGES = ["ingest", "clean", "train", "train-1000", "evaluate", "score", "seed"]
 QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.warm_start_iter=5",
@@ -56,3 +58,12 @@ def test_scaling_table_and_plot_show_seconds_against_questions(tmp_path):
     assert "| train | 7.0 | 11.0 | 29.0 | 4.1x |" in text
     plot_scaling(curve, tmp_path / "scaling.png")
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_gradient_microbenchmark_times_pass_sums(spark, capsys):
+    gradients(spark, argparse.Namespace(tags=3, features=50, bands=[1, 32]))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("an empty job: median ")
+    partitions = spark.sparkContext.defaultParallelism
+    assert lines[1].startswith(f"pass_sums: {partitions} partitions' 0 MB gradients in 1 bands: median ")
+    assert lines[2].startswith(f"pass_sums: {partitions} partitions' 0 MB gradients in 32 bands: median ")
