@@ -3,11 +3,12 @@
     scripts/bench.sh --corpus var/corpus/1264216 [--stages ingest,ingest-rerun] [--target local] [--record BENCHMARKS.md]
 
 Prints one table (stage, rows, wall seconds, rows/second, peak memory of the driver JVM and of the whole process
-tree, and the machine probe: a fixed single-core Python loop timed just before the stage) and, with --record, appends it to BENCHMARKS.md with the date, the machine and the command. Row counts come from
-the job_runs table, read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse.
-The `seed` stage times the seed's scikit-learn approach end to end on the same corpus (stacktags.seed), stopped after
---seed-timeout seconds, and the table is followed by the ratio to stacktags' own stages of the run.
-Asserts nothing about time: a benchmark reports, the reader judges.
+tree, and the machine probe: a fixed single-core Python loop timed just before the stage) and, with --record,
+appends it to BENCHMARKS.md with the date, the machine and the command. Row counts come from the job_runs table,
+read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse. The `seed` stage
+times the seed's scikit-learn approach end to end on the same corpus (stacktags.seed), stopped after --seed-timeout
+seconds, and the table is followed by the ratio to stacktags' own stages of the run. Asserts nothing about time: a
+benchmark reports, the reader judges.
 """
 
 from __future__ import annotations

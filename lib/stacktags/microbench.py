@@ -55,13 +55,14 @@ def gradients(spark: SparkSession, args: argparse.Namespace) -> None:
 
 
 def thresholds(spark: SparkSession, args: argparse.Namespace) -> None:
-    """tune_thresholds of a saved model on its validation rows (cached first), as the train job runs it; the
-    thresholds' hash shows that two versions of the code agree."""
+    """tune_thresholds of a saved model on its validation rows (of its own split, cached first), as the train job
+    runs it; the thresholds' hash shows that two versions of the code agree."""
     cfg = config.from_arguments(args)
-    version, model, _ = load_model(spark, cfg, args.model_version)
+    version, model, info = load_model(spark, cfg, args.model_version)
     predictor, classifier = predictor_of(model), classifier_of(model)
     tags = classifier.getOrDefault(classifier.tags)
-    rows = (spark.table(cfg.table(SILVER_TABLE)).where(in_split("validation", None))
+    test_from = (info["params"] or {}).get("test_from")
+    rows = (spark.table(cfg.table(SILVER_TABLE)).where(in_split("validation", test_from))
             .where(F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).cache())
     print(f"model {version}: {len(tags)} tags, {rows.count()} validation rows", flush=True)
     for _ in range(3):
