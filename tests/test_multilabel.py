@@ -264,6 +264,8 @@ def test_memories_side_by_side_steer_as_each_did_alone():
     np.testing.assert_allclose(direction[:, :2], first.direction(grad_a.copy()), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(direction[:, 2:], second.direction(grad_b.copy()), rtol=1e-4, atol=1e-7)
     assert np.abs(direction).max() > 0
+    with pytest.raises(ValueError, match="cannot stand for"):
+        first.memory(theta_a, everything).within(np.arange(12), 20)
     newest_two = first.memory(theta_a, max_bytes=2 * 2 * 4 * theta_a.size)
     assert len(newest_two.s) == len(newest_two.rho) == 2
     np.testing.assert_array_equal(newest_two.y[-1], first.y[-1].astype(np.float32))
@@ -300,15 +302,18 @@ def test_a_pass_adds_the_partitions_gradients_band_by_band(spark, monkeypatch, f
 def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monkeypatch, caplog):
     """The warm start runs one task per chunk of tags, each on all the sample's rows: the same iterations as the
     passes over the distributed blocks (fit_lockstep), up to float32 sums in another order (which the float32
-    directions carry on)."""
+    directions carry on). A task optimises only the rows it can move: a feature column no sample row uses keeps
+    its zero coefficients, and its rows of the memory are zero; one with a coefficient shrinks under L2."""
     monkeypatch.setattr(multilabel, "MIN_WARM_START_TAGS", 1)  # 3 tags: three chunks on local[2]
     dense, labels = synthetic(rows=400)
+    dense[:, [3, 7]] = 0  # feature columns no row uses
     halves = [slice(0, 200), slice(200, 400)]
     blocks = spark.sparkContext.parallelize(
         [Block(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32))) for h in halves],
         2)
     start = np.zeros((13, 3))
     start[-1] = -1.0
+    start[7, 1] = 0.5
     with caplog.at_level("INFO", logger="stacktags.multilabel"):
         in_tasks, optimiser = warm_start(spark, blocks, start, reg_param=0.01, max_iter=10, history=5, tol=1e-12)
     assert "for 3 tags in 3 tasks" in caplog.text
@@ -316,6 +321,14 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
     distributed = fit_lockstep(blocks, start, 0.01, 10, LockstepLBFGS(history=5, tol=1e-12))
     assert np.abs(in_tasks - start).max() > 0.1  # it moved
     np.testing.assert_allclose(in_tasks, distributed, atol=2e-4)
+    monkeypatch.setattr(multilabel, "movable_rows", lambda blocks, theta: np.arange(len(theta)))
+    every_row, unrestricted = warm_start(spark, blocks, start, reg_param=0.01, max_iter=10, history=5, tol=1e-12)
+    np.testing.assert_allclose(in_tasks, every_row, rtol=1e-6, atol=1e-9)
+    for ours, theirs in zip(optimiser.s + optimiser.y, unrestricted.s + unrestricted.y):  # each row in its place
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-9)
+    assert not in_tasks[3].any() and not in_tasks[7, [0, 2]].any()
+    assert not any(pair[3].any() or pair[7, [0, 2]].any() for pair in optimiser.s + optimiser.y)
+    assert abs(in_tasks[7, 1]) < 0.05  # from 0.5
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import ctypes.util
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Iterable
 
@@ -173,14 +173,23 @@ def regularised(loss: np.ndarray, gradient: np.ndarray, rows: int, theta: np.nda
 
 @dataclass
 class Memory:
-    """An L-BFGS memory to send elsewhere: curvature pairs (oldest first) of `shape` (parameters x problems) in
-    float32 (as LockstepLBFGS keeps them), their rho, and gamma (nan: no scale known yet)."""
+    """An L-BFGS memory to send elsewhere: curvature pairs (oldest first) of a problem of `shape` (parameters x
+    problems) in float32 (as LockstepLBFGS keeps them), their rho, and gamma (nan: no scale known yet). With `rows`,
+    the pairs hold those parameter rows only (in order), and are zero in the others."""
 
     shape: tuple[int, int]
     s: list[np.ndarray]
     y: list[np.ndarray]
     rho: list[np.ndarray]
     gamma: np.ndarray
+    rows: np.ndarray | None = None
+
+    def within(self, rows: np.ndarray, parameters: int) -> "Memory":
+        """This memory, of a problem over the parameter rows `rows` of one with `parameters` rows, as a memory of
+        that one (its pairs zero in the other rows)."""
+        if self.rows is not None or len(rows) != self.shape[0]:
+            raise ValueError(f"a memory of {self.shape[0]} parameters cannot stand for {len(rows)} rows")
+        return replace(self, shape=(parameters, self.shape[1]), rows=rows)
 
 
 def backtracking_factor(objective: np.ndarray, trial_objective: np.ndarray, slope: np.ndarray, step: np.ndarray
@@ -319,20 +328,33 @@ class LockstepLBFGS:
     def side_by_side(cls, memories: list[Memory], history: int, tol: float) -> "LockstepLBFGS":
         """One optimiser for the problems of several, in order: the k-th memory's problems become the next columns.
         The problems are independent, so each keeps its own history. A memory with fewer pairs than the others gets
-        empty ones (rho 0: they change no direction) before its oldest."""
+        empty ones (rho 0: they change no direction) before its oldest; one of some parameter rows only gets zeros
+        in the others."""
+        parameters = {m.shape[0] for m in memories}
+        if len(parameters) != 1:
+            raise ValueError(f"memories of problems of different sizes: {sorted(parameters)} parameters")
         count = max(len(m.s) for m in memories)
+        columns = np.cumsum([0] + [m.shape[1] for m in memories])
+        shape = (parameters.pop(), columns[-1])
 
-        def aligned(items: list[np.ndarray], i: int, empty: np.ndarray) -> np.ndarray:  # newest last, as in all
+        def aligned(items: list[np.ndarray], i: int) -> np.ndarray | None:  # newest last, as in all; None: empty
             missing = count - len(items)
-            return empty if i < missing else items[i - missing]
+            return items[i - missing] if i >= missing else None
+
+        def joined(pairs: list[np.ndarray | None]) -> np.ndarray:  # the memories' i-th s (or y), side by side
+            result = np.zeros(shape, np.float32)
+            for m, pair, first, stop in zip(memories, pairs, columns, columns[1:]):
+                if pair is not None:
+                    result[slice(None) if m.rows is None else m.rows, first:stop] = pair
+            return result
 
         optimiser = cls(history=history, tol=tol)
         for i in range(count):
-            optimiser.s.append(np.concatenate([aligned(m.s, i, np.zeros(m.shape, np.float32)) for m in memories],
-                                              axis=1))
-            optimiser.y.append(np.concatenate([aligned(m.y, i, np.zeros(m.shape, np.float32)) for m in memories],
-                                              axis=1))
-            optimiser.rho.append(np.concatenate([aligned(m.rho, i, np.zeros(m.shape[1])) for m in memories]))
+            optimiser.s.append(joined([aligned(m.s, i) for m in memories]))
+            optimiser.y.append(joined([aligned(m.y, i) for m in memories]))
+            rho = [aligned(m.rho, i) for m in memories]
+            optimiser.rho.append(np.concatenate([np.zeros(m.shape[1]) if r is None else r
+                                                 for m, r in zip(memories, rho)]))
         optimiser.gamma = np.concatenate([m.gamma for m in memories])
         return optimiser
 

@@ -557,6 +557,12 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         # the sample's rows arrive in slices of the packed blocks: joined (those of one weight), a chunk's
         # evaluation has fewer blocks
         blocks = stacked(sorted(slices, key=lambda b: b.weight), rows_per_block(len(chunks[k])))
+        # A sample of rare tags' rows uses two thirds of the feature columns: the optimiser's own (parameters x
+        # tags) work, most of such a task's time, shrinks with the rows of the others, which stay as they are.
+        start = shared.value[:, chunks[k]]
+        rows = movable_rows(blocks, start)
+        ranks = column_ranks(rows[:-1], start.shape[0] - 1)
+        blocks = [Block(renumber_columns(b.X, ranks, len(rows) - 1), b.Y, b.weight) for b in blocks]
         optimiser = LockstepLBFGS(history=history, tol=tol)
 
         def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
@@ -565,8 +571,8 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
             return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
 
         try:
-            fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(shared.value[:, chunks[k]]), max_iter)
-            return [(k, fitted, optimiser.memory(fitted, memory_bytes))]
+            fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(start[rows]), max_iter)
+            return [(k, rows, fitted, optimiser.memory(fitted, memory_bytes).within(rows, start.shape[0]))]
         finally:
             optimiser.close()
 
@@ -578,8 +584,21 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         shared.destroy()
     log.info("warm start: %d iterations on the sample for %d tags in %d tasks, %.1f s", max_iter, theta.shape[1],
              len(chunks), time.monotonic() - started)
-    return (np.concatenate([theta for _, theta, _ in fitted], axis=1),
-            LockstepLBFGS.side_by_side([memory for _, _, memory in fitted], history, tol))
+    theta = theta.copy()
+    for k, rows, chunk_theta, _ in fitted:
+        theta[np.ix_(rows, chunks[k])] = chunk_theta
+    return theta, LockstepLBFGS.side_by_side([memory for _, _, _, memory in fitted], history, tol)
+
+
+def movable_rows(blocks: list[Block], theta: np.ndarray) -> np.ndarray:
+    """The rows of theta ((features + 1) x tags, the intercepts last) that iterations over the blocks can move: the
+    feature columns their rows use, those where theta holds a coefficient (the L2 term pulls it), and the
+    intercepts. The others' gradient is zero: they stay as they are."""
+    movable = theta.any(axis=1)
+    for block in blocks:
+        movable[block.X.indices] = True
+    movable[-1] = True
+    return np.flatnonzero(movable)
 
 
 class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
