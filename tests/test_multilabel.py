@@ -22,8 +22,8 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 
 from conftest import ROOT
 from stacktags import multilabel
-from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots,
-                                backtracking_factor, loss_gradient, regularised)
+from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots, _settled_rows,
+                                _trial_rows, backtracking_factor, loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
                                   by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
                                   partition_loss_gradient, pass_sums, renumber_columns, stacked, tags_to_csr, tfidf_normalised,
@@ -98,6 +98,40 @@ def test_column_dots_sum_in_float64_whatever_the_arrays_types():
     np.testing.assert_allclose(_column_dots(a, b, 0, 1001), expected, rtol=1e-12)
     np.testing.assert_allclose(_column_dots(a, b, 0, 500) + _column_dots(a, b, 500, 1001), expected, rtol=1e-12)
     assert _column_dots(a.astype(np.float32), b, 0, 1001).dtype == np.float64
+
+
+def test_the_fused_trial_steps_give_numpys_results_to_the_bit():
+    """minimise's element-wise steps around a pass, fused into two compiled passes (_trial_rows before it,
+    _settled_rows after), give what numpy's separate steps give: the scaled step and candidate, then the failed
+    problems' trials undone, the gradient change in float32 and its column dots (as _column_dots sums them)."""
+    rng = np.random.default_rng(6)
+    theta, grad, trial_grad = (rng.normal(size=(1001, 7)) for _ in range(3))
+    direction = rng.normal(size=(1001, 7)).astype(np.float32)
+    factor = np.where(np.arange(7) == 3, 0.0, rng.random(7) * 3)
+    failed = np.isin(np.arange(7), [1, 5])
+
+    expected_step = direction.copy()
+    expected_step *= factor
+    expected_candidate = theta + expected_step
+    candidate = np.empty_like(theta)
+    _trial_rows(direction, factor, theta, candidate, 0, 600)
+    _trial_rows(direction, factor, theta, candidate, 600, 1001)
+    np.testing.assert_array_equal(direction, expected_step)
+    np.testing.assert_array_equal(candidate, expected_candidate)
+
+    np.copyto(expected_step, 0.0, where=failed)
+    np.copyto(expected_candidate, theta, where=failed)
+    expected_trial_grad = np.where(failed, grad, trial_grad)
+    expected_change = np.subtract(expected_trial_grad, grad, out=np.empty(grad.shape, np.float32))
+    change = np.empty(grad.shape, np.float32)
+    sums = [_settled_rows(direction, candidate, theta, trial_grad, grad, failed, change, start, stop)
+            for start, stop in [(0, 600), (600, 1001)]]
+    for actual, expected in [(direction, expected_step), (candidate, expected_candidate),
+                             (trial_grad, expected_trial_grad), (change, expected_change)]:
+        np.testing.assert_array_equal(actual, expected)
+    assert not change[:, failed].any() and change[:, ~failed].all()
+    for column_sums, (a, b) in zip(zip(*sums), [(expected_step, expected_change), (expected_change, expected_change)]):
+        np.testing.assert_array_equal(sum(column_sums), _column_dots(a, b, 0, 600) + _column_dots(a, b, 600, 1001))
 
 
 def test_the_compiled_two_loop_recursion_gives_numpys_steps_in_float32_to_the_bit():
