@@ -22,6 +22,7 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 
 from conftest import ROOT
 from stacktags import multilabel
+from stacktags.session import project_class
 from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots, _settled_rows,
                                 _trial_rows, backtracking_factor, loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
@@ -489,11 +490,13 @@ def test_decision_rule_fills_up_to_min_tags_and_breaks_ties_by_tag_order(spark):
 
 def test_prediction_in_the_jvm_equals_the_rule_computed_with_numpy(spark):
     """TagScorer against a direct numpy statement of the model and the decision rule, on random sparse and dense
-    rows of a random 20-tag model with random thresholds."""
+    rows of a random 20-tag model with random thresholds; the model has no coefficient for some of the rows'
+    features, nor for the first and the last."""
     rng = np.random.default_rng(7)
     rows, width, tags = 200, 50, [f"t{k}" for k in range(20)]
     dense = rng.normal(size=(rows, width)) * (rng.random((rows, width)) < 0.2)
     coefficients = rng.normal(size=(width, len(tags))).astype(np.float32)
+    coefficients[[0, 3, 17, 18, 49]] = 0
     intercepts = rng.normal(size=len(tags)).astype(np.float32)
     thresholds = rng.uniform(0.2, 0.8, size=len(tags))
     model = MultilabelLogisticModel(tags=tags, coefficients=coefficients, intercepts=intercepts,
@@ -570,6 +573,21 @@ def test_the_coefficients_are_broadcast_once_per_model_and_again_when_replaced(s
     model.coefficients = np.fliplr(np.diag([4.0, 4.0, 4.0])).astype(np.float32)  # new weights, e.g. a reload
     assert model.transform(rows).first()["predicted_tags"] == ["sql"]
     assert model._broadcast_weights(spark).id() != broadcast.id()
+
+
+@pytest.mark.parametrize("features, coefficient_rows, message", [
+    ([3, 2], 2, "feature ids not ascending within \\[0, 10\\) at position 1"),
+    ([3, 10], 2, "feature ids not ascending within \\[0, 10\\) at position 1"),
+    ([2, 3], 3, "bytes, not the 4 x 2 x 3 of the coefficients"),
+])
+def test_the_scorer_refuses_weights_files_that_disagree(spark, tmp_path, features, coefficient_rows, message):
+    """TagScorer.broadcast reads the ids of the features with a coefficient and their rows from two files: ids out
+    of order or range, or rows that do not match them, are refused, never scored against the wrong features."""
+    np.array(features, dtype="<i4").tofile(tmp_path / "features.i32")
+    np.ones((coefficient_rows, 3), dtype="<f4").tofile(tmp_path / "coefficients.f32")
+    with pytest.raises(Exception, match=message):
+        project_class(spark, multilabel.SCORER_CLASS).broadcast(
+            spark._jsparkSession, str(tmp_path / "features.i32"), str(tmp_path / "coefficients.f32"), 10, [0.0] * 3)
 
 
 def test_a_vector_of_another_width_than_the_model_is_an_error(spark):

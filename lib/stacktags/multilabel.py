@@ -662,11 +662,15 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         """The coefficients and intercepts as a JVM broadcast, made once per model and SparkContext."""
         key = (spark.sparkContext, self.coefficients, self.intercepts)
         if self._jvm_weights is None or any(a is not b for a, b in zip(self._jvm_weights[0], key)):
+            # only the rows of the features with a coefficient: at full scale half of them, so half the bytes to
+            # write, read and broadcast (1 GB at 2^18 x 1000)
+            features = np.flatnonzero(self.coefficients.any(axis=1))
             with tempfile.TemporaryDirectory(prefix="stacktags-model-") as folder:
-                coefficients = f"{folder}/coefficients.f32"
-                np.ascontiguousarray(self.coefficients, dtype="<f4").tofile(coefficients)
+                features_file, coefficients_file = f"{folder}/features.i32", f"{folder}/coefficients.f32"
+                features.astype("<i4").tofile(features_file)
+                self.coefficients[features].astype("<f4", copy=False).tofile(coefficients_file)
                 weights = project_class(spark, SCORER_CLASS).broadcast(
-                    spark._jsparkSession, coefficients, int(self.coefficients.shape[0]),
+                    spark._jsparkSession, features_file, coefficients_file, int(self.coefficients.shape[0]),
                     [float(b) for b in self.intercepts])
             self._jvm_weights = (key, weights)
         return self._jvm_weights[1]

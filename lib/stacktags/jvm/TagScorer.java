@@ -5,8 +5,10 @@ import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
@@ -35,7 +37,8 @@ import org.apache.spark.sql.types.StructField;
  *
  * <p>It runs in the executors' JVMs, so scoring needs no Python worker and no Arrow copy of the vectors. The
  * coefficients reach the executors once, as a broadcast, laid out feature by feature: a row's sparse features each
- * read one contiguous run of numTags floats.
+ * read one contiguous run of numTags floats. Only the features with a coefficient have a run of their own (about half
+ * of the hashed features at full scale); the others share one run of zeros.
  */
 public final class TagScorer {
     private TagScorer() {}
@@ -45,37 +48,54 @@ public final class TagScorer {
         private static final long serialVersionUID = 1L;
         final int numFeatures;
         final int numTags;
-        final float[] coefficients; // [feature * numTags + tag]
+        final int[] offsets;        // per feature: where its numTags coefficients start in `coefficients`
+        final float[] coefficients; // the runs of the features with a coefficient, then the run of zeros
         final float[] intercepts;
 
-        Weights(int numFeatures, int numTags, float[] coefficients, float[] intercepts) {
+        Weights(int numFeatures, int numTags, int[] offsets, float[] coefficients, float[] intercepts) {
             this.numFeatures = numFeatures;
             this.numTags = numTags;
+            this.offsets = offsets;
             this.coefficients = coefficients;
             this.intercepts = intercepts;
         }
     }
 
     /**
-     * Broadcasts the weights. coefficientsFile holds numFeatures x numTags float32, little-endian, row-major (one row
-     * per feature), as numpy's tofile writes them: a file, because Py4J would send a large array item by item.
+     * Broadcasts the weights. featuresFile holds the ids of the features with a coefficient, int32, ascending;
+     * coefficientsFile their rows of numTags float32 each, in that order; both little-endian, as numpy's tofile
+     * writes them: files, because Py4J would send a large array item by item. Every other feature of the
+     * numFeatures has no coefficient (a run of zeros, so a row's sums are those of the whole matrix to the bit).
      */
-    public static Broadcast<Weights> broadcast(SparkSession spark, String coefficientsFile, int numFeatures,
-                                               List<Double> intercepts) throws IOException {
+    public static Broadcast<Weights> broadcast(SparkSession spark, String featuresFile, String coefficientsFile,
+                                               int numFeatures, List<Double> intercepts) throws IOException {
         int numTags = intercepts.size();
-        float[] coefficients = new float[Math.multiplyExact(numFeatures, numTags)];
+        ByteBuffer featureBytes = ByteBuffer.wrap(Files.readAllBytes(Path.of(featuresFile)));
+        int[] features = new int[featureBytes.remaining() / 4];
+        featureBytes.order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(features);
+        int zeros = Math.multiplyExact(features.length, numTags);
+        int[] offsets = new int[numFeatures];
+        Arrays.fill(offsets, zeros);
+        for (int i = 0; i < features.length; i++) {
+            if (features[i] < 0 || features[i] >= numFeatures || (i > 0 && features[i] <= features[i - 1])) {
+                throw new IllegalArgumentException(featuresFile + ": feature ids not ascending within [0, "
+                        + numFeatures + ") at position " + i);
+            }
+            offsets[features[i]] = i * numTags;
+        }
+        float[] coefficients = new float[Math.addExact(zeros, numTags)];
         try (FileChannel file = FileChannel.open(Path.of(coefficientsFile), StandardOpenOption.READ)) {
-            if (file.size() != 4L * coefficients.length) {
+            if (file.size() != 4L * zeros) {
                 throw new IllegalArgumentException(coefficientsFile + ": " + file.size() + " bytes, not the 4 x "
-                        + numFeatures + " x " + numTags + " of the coefficients");
+                        + features.length + " x " + numTags + " of the coefficients");
             }
             file.map(FileChannel.MapMode.READ_ONLY, 0, file.size()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
-                    .get(coefficients);
+                    .get(coefficients, 0, zeros);
         }
         float[] interceptValues = new float[numTags];
         for (int t = 0; t < numTags; t++) interceptValues[t] = intercepts.get(t).floatValue();
         return JavaSparkContext.fromSparkContext(spark.sparkContext())
-                .broadcast(new Weights(numFeatures, numTags, coefficients, interceptValues));
+                .broadcast(new Weights(numFeatures, numTags, offsets, coefficients, interceptValues));
     }
 
     /**
@@ -244,7 +264,7 @@ public final class TagScorer {
         float[] margins = w.intercepts.clone();
         int k = 0;
         for (; k + 8 <= indices.length; k += 8) addScaled8(margins, w, indices, values, k);
-        for (; k < indices.length; k++) addScaled(margins, w.coefficients, indices[k] * w.numTags, (float) values[k]);
+        for (; k < indices.length; k++) addScaled(margins, w.coefficients, w.offsets[indices[k]], (float) values[k]);
         for (int t = 0; t < margins.length; t++) margins[t] = (float) (1.0 / (1.0 + Math.exp(-margins[t])));
         return margins;
     }
@@ -261,9 +281,9 @@ public final class TagScorer {
      */
     private static void addScaled8(float[] margins, Weights w, int[] indices, double[] values, int k) {
         float[] c = w.coefficients;
-        int n = w.numTags;
-        int o0 = indices[k] * n, o1 = indices[k + 1] * n, o2 = indices[k + 2] * n, o3 = indices[k + 3] * n;
-        int o4 = indices[k + 4] * n, o5 = indices[k + 5] * n, o6 = indices[k + 6] * n, o7 = indices[k + 7] * n;
+        int[] o = w.offsets;
+        int o0 = o[indices[k]], o1 = o[indices[k + 1]], o2 = o[indices[k + 2]], o3 = o[indices[k + 3]];
+        int o4 = o[indices[k + 4]], o5 = o[indices[k + 5]], o6 = o[indices[k + 6]], o7 = o[indices[k + 7]];
         float s0 = (float) values[k], s1 = (float) values[k + 1], s2 = (float) values[k + 2];
         float s3 = (float) values[k + 3], s4 = (float) values[k + 4], s5 = (float) values[k + 5];
         float s6 = (float) values[k + 6], s7 = (float) values[k + 7];
