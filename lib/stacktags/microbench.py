@@ -18,12 +18,11 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.model import classifier_of, load_model, predictor_of, tune_thresholds
-from stacktags.multilabel import GRADIENT_BANDS, Block, pass_sums
+from stacktags.multilabel import GRADIENT_BANDS, Block, has_any_of, pass_sums
 from stacktags.session import build_session
 
 REPEATS = 7
@@ -63,7 +62,7 @@ def thresholds(spark: SparkSession, args: argparse.Namespace) -> None:
     tags = classifier.getOrDefault(classifier.tags)
     test_from = (info["params"] or {}).get("test_from")
     rows = (spark.table(cfg.table(SILVER_TABLE)).where(in_split("validation", test_from))
-            .where(F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).cache())
+            .where(has_any_of("tags", tags)).cache())
     print(f"model {version}: {len(tags)} tags, {rows.count()} validation rows", flush=True)
     for _ in range(3):
         started = time.monotonic()

@@ -25,7 +25,8 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
-from stacktags.multilabel import ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
+                                  has_any_of)
 from stacktags.persistence import UnknownStageError, load_stage
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
@@ -171,7 +172,7 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     predictor = fit_predictor(cfg, training)
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
-    has_model_tag = F.arrays_overlap("tags", F.array(*map(F.lit, tags)))
+    has_model_tag = has_any_of("tags", tags)
     validation = rows.where(~F.col("_train") & has_model_tag).select(*columns)
     log.info("fitted %d tags in %.0f s; tuning thresholds", len(tags), time.monotonic() - started)
     classifier.setThresholds(tune_thresholds(predictor, validation))

