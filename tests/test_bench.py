@@ -8,7 +8,7 @@ import sys
 from conftest import ROOT, SAMPLE
 
 from stacktags.bench import StageResult, plot_scaling, run_measured, scaling_table, table
-from stacktags.microbench import gradients
+from stacktags.microbench import gradients, optimiser
 
 STAGES = ["ingest", "clean", "train", "train-1000", "evaluate", "score", "seed"]
 QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.warm_start_iter=5",
@@ -67,3 +67,10 @@ def test_the_gradient_microbenchmark_times_pass_sums(spark, capsys):
     partitions = spark.sparkContext.defaultParallelism
     assert lines[1].startswith(f"pass_sums: {partitions} partitions' 0 MB gradients in 1 bands: median ")
     assert lines[2].startswith(f"pass_sums: {partitions} partitions' 0 MB gradients in 32 bands: median ")
+
+
+def test_the_optimiser_microbenchmark_times_the_driver_between_passes(spark, capsys):
+    optimiser(spark, argparse.Namespace(tags=4, features=300))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.startswith("optimiser at 301 x 4: ") for line in lines)
+    assert len({line.split("theta ")[1] for line in lines}) == 1  # the same iterations each run

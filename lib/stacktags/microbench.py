@@ -2,6 +2,7 @@
 
     scripts/microbench gradients [--tags 250] [--features 131684] [--bands 32]   a pass's gradients, to the driver
     scripts/microbench thresholds --warehouse DIR [--model-version N]   threshold tuning of a saved model
+    scripts/microbench optimiser [--tags 250] [--features 131684]   the driver's L-BFGS time per iteration
 
 Each prints one line per repetition. They time parts of the code as it is (pass_sums, tune_thresholds); nothing
 here is asserted, and the figures belong in BENCHMARKS.md with the command.
@@ -22,6 +23,7 @@ from pyspark.sql import SparkSession
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.model import classifier_of, load_model, predictor_of, tune_thresholds
+from stacktags.logistic import LockstepLBFGS
 from stacktags.multilabel import GRADIENT_BANDS, Block, has_any_of, pass_sums
 from stacktags.session import build_session
 
@@ -71,16 +73,47 @@ def thresholds(spark: SparkSession, args: argparse.Namespace) -> None:
         print(f"tune_thresholds: {time.monotonic() - started:.1f} s, thresholds {digest}", flush=True)
 
 
-BENCHMARKS = {"gradients": gradients, "thresholds": thresholds}
+def optimiser(spark: SparkSession, args: argparse.Namespace) -> None:
+    """LockstepLBFGS.minimise at (features x tags) on a separable quadratic whose gradient costs one pass over the
+    arrays, as a pass's result arrives (float32 sums joined into float64): the optimiser's own time per iteration,
+    which the driver spends between two passes (three runs of 11 iterations)."""
+    rng = np.random.default_rng(0)
+    shape = (args.features + 1, args.tags)
+    curvature = rng.uniform(0.001, 0.011, size=shape).astype(np.float32)
+    minimum = rng.normal(size=shape).astype(np.float32)
+    evaluating = [0.0]
+
+    def evaluate(theta: np.ndarray):
+        started = time.monotonic()
+        offset = theta.astype(np.float32) - minimum
+        gradient = np.concatenate(np.array_split(curvature * offset, GRADIENT_BANDS), dtype=np.float64)
+        objective = 0.5 * np.einsum("dk,dk->k", curvature * offset, offset, dtype=np.float64)
+        evaluating[0] += time.monotonic() - started
+        return objective, gradient
+
+    iterations = 11
+    for _ in range(3):
+        evaluating[0] = 0.0
+        lbfgs = LockstepLBFGS(history=5, tol=1e-12)
+        started = time.monotonic()
+        theta, _, passes = lbfgs.minimise(evaluate, np.zeros(shape), iterations)
+        own = time.monotonic() - started - evaluating[0]
+        lbfgs.close()
+        digest = hashlib.sha256(theta.tobytes()).hexdigest()[:16]
+        print(f"optimiser at {shape[0]:,} x {shape[1]}: {own / (passes - 1):.3f} s an iteration over {passes - 1}, "
+              f"theta {digest}", flush=True)
+
+
+BENCHMARKS = {"gradients": gradients, "thresholds": thresholds, "optimiser": optimiser}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scripts/microbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
-    parser.add_argument("--tags", type=int, default=250, help="gradients: tags (columns)")
-    parser.add_argument("--features", type=int, default=131_684, help="gradients: feature rows (131,684 are used "
-                                                                     "at 1.26M questions)")
+    parser.add_argument("--tags", type=int, default=250, help="gradients, optimiser: tags (columns)")
+    parser.add_argument("--features", type=int, default=131_684, help="gradients, optimiser: feature rows (131,684 "
+                                                                     "are used at 1.26M questions)")
     parser.add_argument("--bands", type=int, nargs="+", default=[GRADIENT_BANDS],
                         help="gradients: bands of rows each gradient is sent in (several: one timing each)")
     parser.add_argument("--model-version", type=int, help="thresholds: the model (default: the newest)")
