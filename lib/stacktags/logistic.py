@@ -412,7 +412,8 @@ class LockstepLBFGS:
             if not moving.any():
                 break
             # The (parameters x problems) arrays' element-wise steps run fused, in bands of rows on threads: the
-            # driver's time between passes, 0.39 s an iteration at 250 tags when each was its own numpy pass.
+            # driver's time between passes (scripts/microbench optimiser at 250 tags: 0.31 s an iteration when each
+            # step was its own numpy pass, 0.23 s fused).
             factor = np.where(moving, step, 0.0)
             candidate = self.buffer(theta)
             self.in_bands(lambda start, stop: _trial_rows(direction, factor, theta, candidate, start, stop),
