@@ -301,6 +301,8 @@ def test_memories_side_by_side_steer_as_each_did_alone():
     assert np.abs(direction).max() > 0
     with pytest.raises(ValueError, match="cannot stand for"):
         first.memory(theta_a, everything).within(np.arange(12), 20)
+    with pytest.raises(ValueError, match="memories of problems of different sizes: \\[5, 13\\] parameters"):
+        LockstepLBFGS.side_by_side([first.memory(theta_a, everything), second.memory(theta_b[:5], everything)], 5, 0)
     newest_two = first.memory(theta_a, max_bytes=2 * 2 * 4 * theta_a.size)
     assert len(newest_two.s) == len(newest_two.rho) == 2
     np.testing.assert_array_equal(newest_two.y[-1], first.y[-1].astype(np.float32))

@@ -129,7 +129,7 @@ def _settled_rows(step, candidate, theta, trial_grad, grad, failed, grad_change,
     sy, yy = np.zeros(step.shape[1]), np.zeros(step.shape[1])
     for d in range(start, stop):
         for k in range(step.shape[1]):
-            undone = failed[k]  # selects, not branches: the loop stays vectorised
+            undone = failed[k]  # selects, not branches, which the compiler can vectorise
             step[d, k] = 0.0 if undone else step[d, k]
             candidate[d, k] = theta[d, k] if undone else candidate[d, k]
             trial_grad[d, k] = grad[d, k] if undone else trial_grad[d, k]

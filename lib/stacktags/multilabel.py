@@ -566,9 +566,9 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
         # A sample of rare tags' rows uses two thirds of the feature columns: the optimiser's own (parameters x
         # tags) work, most of such a task's time, shrinks with the rows of the others, which stay as they are.
         start = shared.value[:, chunks[k]]
-        rows = movable_rows(blocks, start)
-        ranks = column_ranks(rows[:-1], start.shape[0] - 1)
-        blocks = [Block(renumber_columns(b.X, ranks, len(rows) - 1), b.Y, b.weight) for b in blocks]
+        movable = movable_rows(blocks, start)
+        ranks = column_ranks(movable[:-1], start.shape[0] - 1)
+        blocks = [Block(renumber_columns(b.X, ranks, len(movable) - 1), b.Y, b.weight) for b in blocks]
         optimiser = LockstepLBFGS(history=history, tol=tol)
 
         def evaluate(current: np.ndarray):  # the sums of a distributed pass (fit_lockstep's), in one task
@@ -577,8 +577,8 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
             return regularised(loss, gradient.astype(np.float64), rows, current, reg_param)
 
         try:
-            fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(start[rows]), max_iter)
-            return [(k, rows, fitted, optimiser.memory(fitted, memory_bytes).within(rows, start.shape[0]))]
+            fitted, _, _ = optimiser.minimise(evaluate, np.ascontiguousarray(start[movable]), max_iter)
+            return [(k, movable, fitted, optimiser.memory(fitted, memory_bytes).within(movable, start.shape[0]))]
         finally:
             optimiser.close()
 
@@ -591,8 +591,8 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
     log.info("warm start: %d iterations on the sample for %d tags in %d tasks, %.1f s", max_iter, theta.shape[1],
              len(chunks), time.monotonic() - started)
     theta = theta.copy()
-    for k, rows, chunk_theta, _ in fitted:
-        theta[np.ix_(rows, chunks[k])] = chunk_theta
+    for k, movable, chunk_theta, _ in fitted:
+        theta[np.ix_(movable, chunks[k])] = chunk_theta
     return theta, LockstepLBFGS.side_by_side([memory for _, _, _, memory in fitted], history, tol)
 
 
