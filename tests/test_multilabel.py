@@ -22,13 +22,13 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 
 from conftest import ROOT
 from stacktags import multilabel
-from stacktags.session import project_class
 from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots, _settled_rows,
                                 _trial_rows, backtracking_factor, loss_gradient, regularised)
 from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
                                   by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
-                                  partition_loss_gradient, pass_sums, renumber_columns, stacked, tags_to_csr, tfidf_normalised,
-                                  vectors_to_csr, warm_start)
+                                  partition_loss_gradient, pass_sums, renumber_columns, stacked, tags_to_csr,
+                                  tfidf_normalised, vectors_to_csr, warm_start)
+from stacktags.session import project_class
 
 TAGS = ["java", "python", "sql"]
 

@@ -4,8 +4,8 @@
     scripts/microbench thresholds --warehouse DIR [--model-version N]   threshold tuning of a saved model
     scripts/microbench optimiser [--tags 250] [--features 131684]   the driver's L-BFGS time per iteration
 
-Each prints one line per repetition. They time parts of the code as it is (pass_sums, tune_thresholds); nothing
-here is asserted, and the figures belong in BENCHMARKS.md with the command.
+Each prints one line per repetition. They time parts of the code as it is (pass_sums, tune_thresholds,
+LockstepLBFGS.minimise); nothing here is asserted, and the figures belong in BENCHMARKS.md with the command.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pyspark.sql import SparkSession
 
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, in_split
-from stacktags.model import classifier_of, load_model, predictor_of, tune_thresholds
 from stacktags.logistic import LockstepLBFGS
+from stacktags.model import classifier_of, load_model, predictor_of, tune_thresholds
 from stacktags.multilabel import GRADIENT_BANDS, Block, has_any_of, pass_sums
 from stacktags.session import build_session
 
