@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark the jobs on a corpus (make one with scripts/make-corpus); see --help. Records with --record BENCHMARKS.md
+# Benchmark the jobs on a corpus (make one with scripts/make-corpus); see --help. --record appends the run to
+# benchmarks/runs.jsonl (docs/benchmarking.md).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"   # the benchmarks package: a folder of the clone, not installed
 "$root/scripts/setup.sh" >/dev/null
-exec "$root/.venv/bin/python" -m stacktags.bench --root "$root" "$@"
+exec "$root/.venv/bin/python" -m benchmarks.bench --root "$root" "$@"

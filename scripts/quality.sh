@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Model quality on a real StackSample-format folder, beside the seed's scikit-learn approach; see --help.
-# Records with --record BENCHMARKS.md
+# --record appends the run to benchmarks/runs.jsonl (docs/benchmarking.md).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"   # the benchmarks package: a folder of the clone, not installed
 "$root/scripts/setup.sh" >/dev/null
-exec "$root/.venv/bin/python" -m stacktags.quality --root "$root" "$@"
+exec "$root/.venv/bin/python" -m benchmarks.quality --root "$root" "$@"

@@ -2,13 +2,14 @@
 It asserts that the stages ran and the table was written, nothing about time."""
 
 import argparse
+import json
 import subprocess
 import sys
 
 from conftest import ROOT, SAMPLE
 
-from stacktags.bench import StageResult, plot_scaling, run_measured, scaling_table, table
-from stacktags.microbench import gradients, optimiser
+from benchmarks.bench import StageResult, plot_scaling, run_measured, scaling_table, table
+from benchmarks.microbench import gradients, optimiser
 
 STAGES = ["ingest", "clean", "train", "train-1000", "evaluate", "score", "seed"]
 QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.warm_start_iter=5",
@@ -16,24 +17,25 @@ QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--s
 
 
 def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
-    corpus, record = tmp_path / "corpus", tmp_path / "BENCHMARKS.md"
-    subprocess.run([sys.executable, "-m", "stacktags.corpus", "--source", str(SAMPLE), "--questions", "300",
+    corpus, record = tmp_path / "corpus", tmp_path / "runs.jsonl"
+    subprocess.run([sys.executable, "-m", "benchmarks.corpus", "--source", str(SAMPLE), "--questions", "300",
                     "--out", str(corpus), "--seed", "1"], check=True, cwd=ROOT, timeout=300)
-    result = subprocess.run([sys.executable, "-m", "stacktags.bench", "--root", str(ROOT), "--corpus", str(corpus),
+    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--root", str(ROOT), "--corpus", str(corpus),
                              "--stages", ",".join(STAGES), "--work", str(tmp_path / "bench"), "--record",
                              str(record), "--note", "CI smoke test", *QUICK],
                             capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    table = [line.split("|") for line in record.read_text().splitlines() if line.startswith("| ")]
-    rows = {cells[1].strip(): cells[2].strip() for cells in table[1:]}
-    assert list(rows) == STAGES
-    assert table[0][7].strip() == "probe s" and all(float(cells[7]) > 0 for cells in table[1:])
-    assert rows["score"] == "300" and rows["clean"] == "300"
-    assert rows["seed"] == "300"
+    printed = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [cells[1].strip() for cells in printed[1:]] == STAGES and printed[0][7].strip() == "probe s"
+    assert "End to end (ingest + clean + train + evaluate + score): stacktags" in result.stdout
+    (run,) = [json.loads(line) for line in record.read_text().splitlines()]  # one JSON line per recorded run
+    rows = {stage["stage"]: stage for stage in run["results"]}
+    assert list(rows) == STAGES and all(stage["probe_seconds"] > 0 for stage in rows.values())
+    assert rows["score"]["rows"] == 300 and rows["clean"]["rows"] == 300 and rows["seed"]["rows"] == 300
+    assert run["command"].startswith("scripts/bench.sh --corpus") and run["note"] == "CI smoke test"
+    assert any(fact.startswith("settings: train.num_tags=20") for fact in run["facts"]) and run["commit"] != "unknown"
     # evaluate and score take the train stage's model (1), not the newer one of train-1000 (2)
     assert "evaluate --target local" in result.stderr and result.stderr.count("--model-version 1\n") == 2
-    assert "settings: train.num_tags=20" in record.read_text()
-    assert "End to end (ingest + clean + train + evaluate + score): stacktags" in record.read_text()
 
 
 def test_a_stage_past_its_time_limit_is_stopped_and_reported_as_a_lower_bound(tmp_path):

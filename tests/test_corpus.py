@@ -3,7 +3,7 @@
 import csv
 
 from conftest import SAMPLE
-from stacktags.corpus import Source, generate
+from benchmarks.corpus import Source, generate
 
 
 def rows(path):

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from stacktags.quality import Approach, band_figures, group_table, joined_source
-from stacktags.seed import seed_predictions, seed_text
+from benchmarks.quality import Approach, band_figures, group_table, joined_source
+from benchmarks.seed import seed_predictions, seed_text
 
 
 def test_seed_text_is_lowercased_title_and_body_text():

@@ -4,7 +4,7 @@ TfidfVectorizer(max_features=5000, stop_words='english') over the lowercased tit
 the body, OneVsRestClassifier(LogisticRegression(solver='liblinear')), threshold 0.5. scripts/quality.sh scores it
 on our split; scripts/bench.sh times it end to end on a corpus:
 
-    python -m stacktags.seed var/corpus/1264216
+    python -m benchmarks.seed var/corpus/1264216
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def seed_end_to_end(corpus: Path, num_tags: int = 100, test_fraction: float = 0.
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stacktags.seed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.seed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", type=Path, help="a StackSample-format folder")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Make a StackSample-shaped corpus of N questions from real rows, for timing at full scale.
 
-    python -m stacktags.corpus --source ../shared/data/so-dev --source ../shared/data/se-dev \\
+    python -m benchmarks.corpus --source ../shared/data/so-dev --source ../shared/data/se-dev \\
         --questions 1264216 --out var/corpus/1264216 --seed 1
 
 Questions are drawn at random (with replacement) from the sources' real questions. Each is given a new Id, a

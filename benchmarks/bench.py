@@ -1,12 +1,12 @@
 """Benchmark the jobs as users run them: one `scripts/submit.sh` process per stage, timed, with peak memory sampled.
 
-    scripts/bench.sh --corpus var/corpus/1264216 [--stages ingest,ingest-rerun] [--target local] [--record BENCHMARKS.md]
+    scripts/bench.sh --corpus var/corpus/1264216 [--stages ingest,ingest-rerun] [--target local] [--record]
 
 Prints one table (stage, rows, wall seconds, rows/second, peak memory of the driver JVM and of the whole process
 tree, and the machine probe: a fixed single-core Python loop timed just before the stage) and, with --record,
-appends it to BENCHMARKS.md with the date, the machine and the command. Row counts come from the job_runs table,
+appends the run to benchmarks/runs.jsonl with the date, the commit, the machine and the command. Row counts come from the job_runs table,
 read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse. The `seed` stage
-times the seed's scikit-learn approach end to end on the same corpus (stacktags.seed), stopped after --seed-timeout
+times the seed's scikit-learn approach end to end on the same corpus (benchmarks.seed), stopped after --seed-timeout
 seconds, and the table is followed by the ratio to stacktags' own stages of the run. Asserts nothing about time: a
 benchmark reports, the reader judges.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import re
@@ -23,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,7 +46,7 @@ STAGES = {
     "train-1000": ("train", lambda corpus, db: ["--set", "train.num_tags=1000"]),
     "evaluate": ("evaluate", lambda corpus, db: []),  # the model of the train stage (see trained_model)
     "score": ("score", lambda corpus, db: ["--source", f"{db}.questions_raw"]),  # every question
-    "seed": (None, None),  # the seed's approach end to end: not a Spark job (see stacktags.seed)
+    "seed": (None, None),  # the seed's approach end to end: not a Spark job (see benchmarks.seed)
 }
 MODEL_USERS = ("evaluate", "score")
 END_TO_END = ("ingest", "clean", "train", "evaluate", "score")  # the stages a user runs to go from CSV to tags
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, help="scratch folder for the warehouse and logs (default var/bench)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the warehouse of the last run (e.g. --stages train after an ingest,clean run)")
-    parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--record", type=Path, nargs="?", const=RUNS_LOG,
+                        help=f"append the run to this JSON-lines log (default: {RUNS_LOG.relative_to(RUNS_LOG.parents[1])})")
     parser.add_argument("--plot", type=Path, help="with several corpora: write the scaling plot (PNG) here")
     parser.add_argument("--note", default="", help="a line to record with the results")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -225,17 +227,18 @@ def main(argv: list[str] | None = None) -> None:
         cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse))
         results = [run_stage(stage, root, corpus.resolve(), corpus_work, warehouse, cfg, args) for stage in stages]
         facts = [f"spark: {spark_settings(cfg)}", *([f"settings: {', '.join(args.set)}"] if args.set else [])]
-        publish(f"{', '.join(stages)} on {corpus.name}", command, facts, args.note, table(results), args.record)
+        publish(f"{', '.join(stages)} on {corpus.name}", command, facts, args.note, table(results), args.record,
+                [asdict(result) for result in results], root)
         if scaling:
             curve[questions_ingested(warehouse, cfg.database)] = results
     if scaling:
         body = scaling_table(curve)
         if args.plot:
             plot_scaling(curve, args.plot)
-            link = os.path.relpath(args.plot.resolve(), args.record.resolve().parent) if args.record else args.plot
-            body += f"\n\n![seconds per stage against questions]({link})"
+            body += f"\n\n![seconds per stage against questions]({args.plot})"
+        points = [{"questions": questions, **asdict(result)} for questions, results in curve.items() for result in results]
         publish(f"scaling of {', '.join(stages)}", command, [f"spark: {spark_settings(cfg)}"], args.note, body,
-                args.record)
+                args.record, points, root)
 
 
 def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path, cfg: config.Config,
@@ -244,7 +247,7 @@ def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path,
     job, options = STAGES[stage]
     log = work / f"{stage}.log"
     if job is None:
-        command = [sys.executable, "-m", "stacktags.seed", str(corpus)]
+        command = [sys.executable, "-m", "benchmarks.seed", str(corpus)]
     else:
         # the stage's own options last: train-1000 learns 1,000 tags whatever --set train.num_tags says
         command = [str(root / "scripts" / "submit.sh"), job, "--target", args.target, "--warehouse", str(warehouse),
@@ -310,12 +313,31 @@ def invocation(script: str, argv: list[str] | None, root: Path) -> str:
     return f"{script} " + shlex.join(argv if argv is not None else sys.argv[1:]).replace(f"--root {root} ", "")
 
 
-def publish(heading: str, command: str, facts: list[str], note: str, body: str, record: Path | None) -> None:
-    """Print a dated Markdown section (command, machine, facts, note, table); with `record`, append it there."""
+RUNS_LOG = Path(__file__).resolve().parent / "runs.jsonl"  # the history of recorded runs, one JSON object a line
+
+
+def git_commit(root: Path) -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD") or "unknown"
+        return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def publish(heading: str, command: str, facts: list[str], note: str, body: str, record: Path | None,
+            results: list[dict], root: Path) -> None:
+    """Print a dated Markdown section (command, machine, facts, note, table); with `record`, also append the run to
+    that JSON-lines log (benchmarks/runs.jsonl): the same facts, and the results as records, not as a table."""
+    recorded_at = datetime.now(timezone.utc)
+    commit = git_commit(root)
     text = "\n".join([
-        f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {heading}",
+        f"### {recorded_at:%Y-%m-%d %H:%M} UTC: {heading}",
         "",
         f"- command: `{command}`",
+        f"- commit: {commit}",
         f"- machine: {machine()}",
         *[f"- {fact}" for fact in facts],
         *([f"- note: {note}"] if note else []),
@@ -325,9 +347,11 @@ def publish(heading: str, command: str, facts: list[str], note: str, body: str, 
     ])
     print(text)
     if record:
+        entry = {"recorded_at": recorded_at.isoformat(timespec="seconds"), "heading": heading, "command": command,
+                 "commit": commit, "machine": machine(), "facts": facts, "note": note, "results": results}
+        record.parent.mkdir(parents=True, exist_ok=True)
         with record.open("a", encoding="utf-8") as out:
-            out.write("\n" + text)
-
+            out.write(json.dumps(entry) + "\n")
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Measure model quality on a real StackSample-format folder, beside the seed's approach on the same split.
 
-    scripts/quality.sh --source ../shared/data/so-dev [--set train.reg_param=1e-6] [--record BENCHMARKS.md]
+    scripts/quality.sh --source ../shared/data/so-dev [--set train.reg_param=1e-6] [--record]
     scripts/quality.sh --source ../shared/data/so-dev --source ../shared/data/se-dev --set train.num_tags=1000
 
 With several --source folders, their CSV files are joined into one folder first (one header each).
@@ -12,7 +12,7 @@ With several --source folders, their CSV files are joined into one folder first 
    the BeautifulSoup text of the body, OneVsRestClassifier(LogisticRegression(solver='liblinear')), threshold 0.5.
 3. Both sets of predictions are scored by the same code (stacktags.metrics) and printed as one table; with more
    tags than train.tags_per_fit, a second table gives micro- and macro-F1 per group of tags (most frequent first),
-   the groups the estimator learns one after the other. --record appends them to BENCHMARKS.md with the date, the
+   the groups the estimator learns one after the other. --record appends them to benchmarks/runs.jsonl with the date, the
    command and the settings.
 
 The warehouse's tables are read with the `deltalake` package; the metrics run in a plain local SparkSession.
@@ -32,10 +32,10 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from stacktags import config
-from stacktags.bench import invocation, publish, read_delta, run_measured
+from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_measured
 from stacktags.evaluate import reports_dir
 from stacktags.metrics import Metrics, evaluate_predictions
-from stacktags.seed import seed_predictions, seed_text
+from benchmarks.seed import seed_predictions, seed_text
 
 @dataclass
 class Approach:
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a setting for the pipeline, e.g. train.reg_param=1e-6 (repeatable)")
     parser.add_argument("--work", type=Path, help="scratch folder (default var/quality/<source folder name>)")
-    parser.add_argument("--record", type=Path, help="append the results to this Markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--record", type=Path, nargs="?", const=RUNS_LOG,
+                        help="append the run to this JSON-lines log (default: benchmarks/runs.jsonl)")
     parser.add_argument("--note", default="", help="a line to record with the results")
     args = parser.parse_args(argv)
 
@@ -191,7 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     if 0 < group_size < len(tags):
         tables.append(group_table([ours, seed], group_size))
     publish(f"quality on {' + '.join(source.name for source in sources)}", invocation("scripts/quality.sh", argv, root),
-            facts, args.note, "\n\n".join(tables), args.record)
+            facts, args.note, "\n\n".join(tables), args.record,
+            [{"approach": a.name, "overall": a.overall, "per_tag": a.per_tag, "train_rows": a.train_rows,
+              "fit_seconds": a.fit_seconds}
+             for a in (ours, seed)], root)
 
 
 if __name__ == "__main__":
