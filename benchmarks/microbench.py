@@ -24,7 +24,8 @@ from stacktags import config
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.logistic import LockstepLBFGS
 from stacktags.model import classifier_of, load_model, predictor_of, tune_thresholds
-from stacktags.multilabel import GRADIENT_BANDS, Block, has_any_of, pass_sums
+from stacktags.packing import Block, has_any_of
+from stacktags.passes import GRADIENT_BANDS, pass_sums
 from stacktags.session import build_session
 
 REPEATS = 7

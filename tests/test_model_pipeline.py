@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
 from stacktags.model import NoModelError, classifier_of, load_model, saved_model
-from stacktags.multilabel import ModelMismatchError
+from stacktags.errors import ModelMismatchError
 from stacktags.persistence import load_stage
 
 JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}

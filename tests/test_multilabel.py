@@ -21,13 +21,15 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
 
 from conftest import ROOT
-from stacktags import multilabel
+from stacktags import multilabel, passes
 from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots, _settled_rows,
                                 _trial_rows, backtracking_factor, loss_gradient, regularised)
-from stacktags.multilabel import (Block, ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  by_frequency, column_ranks, fit_lockstep, group_rows, nonzero_per_tag,
-                                  partition_loss_gradient, pass_sums, renumber_columns, stacked, tags_to_csr,
-                                  tfidf_normalised, vectors_to_csr, warm_start)
+from stacktags.classifier_io import nonzero_per_tag
+from stacktags.errors import ModelMismatchError
+from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.packing import (Block, by_frequency, column_ranks, group_rows, renumber_columns, stacked, tags_to_csr,
+                               tfidf_normalised, vectors_to_csr)
+from stacktags.passes import fit_lockstep, partition_loss_gradient, pass_sums, warm_start
 from stacktags.session import project_class
 
 TAGS = ["java", "python", "sql"]
@@ -327,7 +329,7 @@ def test_a_pass_adds_the_partitions_gradients_band_by_band(spark, monkeypatch, f
     np.testing.assert_array_equal(loss, expected_loss)
     np.testing.assert_array_equal(gradient, expected_gradient)
 
-    monkeypatch.setattr(multilabel, "DRIVER_SUMS_AT_MOST", 2)  # 3 partitions: the executors add the bands
+    monkeypatch.setattr(passes, "DRIVER_SUMS_AT_MOST", 2)  # 3 partitions: the executors add the bands
     loss, gradient, rows = pass_sums(blocks, theta)
     assert rows == 400
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
@@ -341,7 +343,7 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
     passes over the distributed blocks (fit_lockstep), up to float32 sums in another order (which the float32
     directions carry on). A task optimises only the rows it can move: a feature column no sample row uses keeps
     its zero coefficients, and its rows of the memory are zero; one with a coefficient shrinks under L2."""
-    monkeypatch.setattr(multilabel, "MIN_WARM_START_TAGS", 1)  # 3 tags: three chunks on local[2]
+    monkeypatch.setattr(passes, "MIN_WARM_START_TAGS", 1)  # 3 tags: three chunks on local[2]
     dense, labels = synthetic(rows=400)
     dense[:, [3, 7]] = 0  # feature columns no row uses
     halves = [slice(0, 200), slice(200, 400)]
@@ -358,7 +360,7 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
     distributed = fit_lockstep(blocks, start, 0.01, 10, LockstepLBFGS(history=5, tol=1e-12))
     assert np.abs(in_tasks - start).max() > 0.1  # it moved
     np.testing.assert_allclose(in_tasks, distributed, atol=2e-4)
-    monkeypatch.setattr(multilabel, "movable_rows", lambda blocks, theta: np.arange(len(theta)))
+    monkeypatch.setattr(passes, "movable_rows", lambda blocks, theta: np.arange(len(theta)))
     every_row, unrestricted = warm_start(spark, blocks, start, reg_param=0.01, max_iter=10, history=5, tol=1e-12)
     np.testing.assert_allclose(in_tasks, every_row, rtol=1e-6, atol=1e-9)
     for ours, theirs in zip(optimiser.s + optimiser.y, unrestricted.s + unrestricted.y):  # each row in its place

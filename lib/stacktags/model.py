@@ -25,8 +25,9 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
-from stacktags.multilabel import (ModelMismatchError, MultilabelLogisticModel, MultilabelLogisticRegression,
-                                  has_any_of)
+from stacktags.errors import ModelMismatchError
+from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
+from stacktags.packing import has_any_of
 from stacktags.persistence import UnknownStageError, load_stage
 from stacktags.tables import append, table_version
 from stacktags.text import text_preparation
