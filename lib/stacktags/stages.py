@@ -12,7 +12,7 @@ from stacktags.config import Config
 from stacktags.evaluate import EvaluationResult, evaluate
 from stacktags.ingest import IngestResult, ingest
 from stacktags.model import TrainResult, train
-from stacktags.monitor import recorded_run
+from stacktags.runs import recorded_run
 from stacktags.score import ScoreResult, score
 
 
