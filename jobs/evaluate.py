@@ -2,7 +2,7 @@
 
 import argparse
 
-from stacktags import config
+from stacktags import cli, config
 from stacktags.session import build_session
 from stacktags.stages import run_evaluate
 
@@ -22,4 +22,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

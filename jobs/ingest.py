@@ -6,7 +6,7 @@ changes no table.
 
 import argparse
 
-from stacktags import config
+from stacktags import cli, config
 from stacktags.session import build_session
 from stacktags.stages import run_ingest
 
@@ -29,4 +29,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -5,7 +5,7 @@ Ends with a summary: the counts, the headline metrics and where the report is.
 
 import argparse
 
-from stacktags import config
+from stacktags import cli, config
 from stacktags.session import build_session
 from stacktags.stages import run_clean, run_evaluate, run_ingest, run_score, run_train
 
@@ -33,4 +33,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

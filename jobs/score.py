@@ -5,7 +5,7 @@ Incremental: questions already scored by the same model version are skipped, so 
 
 import argparse
 
-from stacktags import config
+from stacktags import cli, config
 from stacktags.session import build_session
 from stacktags.stages import run_score
 
@@ -28,4 +28,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

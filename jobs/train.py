@@ -6,7 +6,7 @@ tuned on the validation split; the saved PipelineModel holds the text preparatio
 
 import argparse
 
-from stacktags import config
+from stacktags import cli, config
 from stacktags.session import build_session
 from stacktags.stages import run_train
 
@@ -25,4 +25,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

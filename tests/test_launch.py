@@ -1,5 +1,6 @@
 """The spark-submit and spark-sql command lines built from a target's conf (--dry-run; no JVM)."""
 
+import json
 import subprocess
 import zipfile
 
@@ -12,7 +13,9 @@ def properties(path):
 
 
 def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tmp_path):
-    command = launch.submit_command(ROOT, "ingest", "local", None, ["--source", "data/sample", "--warehouse", str(tmp_path)])
+    unresolved = ["--set", f"jars.resolved={tmp_path / 'none.json'}"]  # no record of resolved jars: Maven packages
+    command = launch.submit_command(ROOT, "ingest", "local", None,
+                                    ["--source", "data/sample", "--warehouse", str(tmp_path), *unresolved])
     assert command[0].endswith("/bin/spark-submit")
     assert command[command.index("--master") + 1] == "local[2]"
     assert command[command.index("--packages") + 1] == "io.delta:delta-spark_4.1_2.13:4.2.0"
@@ -20,13 +23,34 @@ def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tm
     assert "org.apache.hadoop:hadoop-client-api" in command[command.index("--exclude-packages") + 1].split(",")
     script = command.index(str(ROOT / "jobs" / "ingest.py"))
     assert command[script + 1:] == ["--conf-file", str(ROOT / "conf" / "local.toml"), "--source", "data/sample",
-                                    "--warehouse", str(tmp_path)]
+                                    "--warehouse", str(tmp_path), *unresolved]
     props = properties(ROOT / command[command.index("--properties-file") + 1])
     assert props["spark.sql.warehouse.dir"] == str(tmp_path)  # the job's own override reaches the properties
     assert "spark.master" not in props and "spark.jars.packages" not in props
     assert props["spark.pyspark.python"] == str(ROOT / ".venv" / "bin" / "python")
     with zipfile.ZipFile(command[command.index("--py-files") + 1]) as archive:
         assert {"stacktags/__init__.py", "stacktags/ingest.py", "stacktags/session.py"} <= set(archive.namelist())
+
+
+def test_jars_resolved_at_setup_go_with_jars_instead_of_packages(tmp_path):
+    """A record of the packages' local jar files (scripts/setup.sh) spares each job Maven's resolution; a record made
+    for other packages, or naming a jar that is gone, is ignored."""
+    jars = [tmp_path / "delta-spark.jar", tmp_path / "delta-storage.jar"]
+    for jar in jars:
+        jar.write_bytes(b"PK")
+    record = tmp_path / "resolved.json"
+    packages = ["io.delta:delta-spark_4.1_2.13:4.2.0"]
+    exclude = launch.config.load(ROOT / "conf" / "local.toml").get("jars", "exclude")
+
+    def jar_options(recorded_packages):
+        record.write_text(json.dumps({"packages": recorded_packages, "exclude": exclude, "jars": list(map(str, jars))}))
+        command = launch.submit_command(ROOT, "score", "local", None, ["--set", f"jars.resolved={record}"])
+        return {option: command[command.index(option) + 1] for option in ("--jars", "--packages") if option in command}
+
+    assert jar_options(packages) == {"--jars": ",".join([str(ROOT / "var" / "jvm" / "stacktags.jar"), *map(str, jars)])}
+    assert "--packages" in jar_options(["io.delta:delta-spark_4.1_2.13:4.1.0"])
+    jars[1].unlink()
+    assert "--packages" in jar_options(packages)
 
 
 def test_master_option_and_standalone_target():
@@ -46,12 +70,34 @@ def test_sql_command_uses_the_same_catalog(tmp_path):
 def test_submit_script_dry_run_prints_the_command():
     out = subprocess.run([ROOT / "scripts" / "submit.sh", "ingest", "--dry-run", "--source", "x"],
                          capture_output=True, text=True, check=True).stdout
-    assert (f"spark-submit --master 'local[2]' --jars {ROOT}/var/jvm/stacktags.jar "
-            "--packages io.delta:delta-spark_4.1_2.13:4.2.0") in out
+    assert f"spark-submit --master 'local[2]' --jars {ROOT}/var/jvm/stacktags.jar," in out  # + the resolved jars
+    assert "io.delta_delta-spark_4.1_2.13-4.2.0.jar" in out
     assert out.strip().endswith("--source x")
 
 
 def test_unknown_job_is_a_clear_error():
     result = subprocess.run([ROOT / "scripts" / "submit.sh", "nojob", "--dry-run"], capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "unknown job 'nojob'; jobs: clean, evaluate, ingest, pipeline, score, train" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == "error: unknown job 'nojob'; jobs: clean, evaluate, ingest, pipeline, score, train\n"
+
+
+def test_a_misspelt_setting_stops_a_job_at_start_with_one_line_and_a_suggestion():
+    for command in ([ROOT / "scripts" / "submit.sh", "train", "--set", "train.num_tagz=5"],
+                    [ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--set", "train.num_tagz=5"]):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == ("error: --set train.num_tagz=5: unknown setting train.num_tagz; "
+                                 "did you mean train.num_tags?\n")
+    verbose = subprocess.run([ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--verbose", "--set",
+                              "train.num_tagz=5"], capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_the_jvms_start_notice_is_dropped_and_everything_else_passes(tmp_path, capfd):
+    script = tmp_path / "talk.sh"
+    script.write_text("#!/bin/sh\necho out\necho 'WARNING: Using incubator modules: jdk.incubator.vector' >&2\n"
+                      "echo 'WARNING: something else' >&2\nexit 3\n")
+    script.chmod(0o755)
+    assert launch.run_quietly([str(script)]) == 3
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("out\n", "WARNING: something else\n")

@@ -33,6 +33,12 @@ from stacktags.passes import fit_lockstep, partition_loss_gradient, pass_sums, w
 from stacktags.session import project_class
 
 TAGS = ["java", "python", "sql"]
+COLD = {"warmStartRows": 0, "warmStartIter": 0, "tagsPerFit": 0, "otherRowsRate": 1.0}
+
+
+def cold_estimator(**params) -> MultilabelLogisticRegression:
+    """The lockstep estimator without a warm start, tag groups or sampled rows, unless `params` ask for them."""
+    return MultilabelLogisticRegression(**{**COLD, **params})
 
 
 def synthetic(seed=0, rows=300, features=12):
@@ -381,7 +387,7 @@ def training_rows(spark):
 
 def test_agrees_with_mllib_logistic_regression_per_tag(spark, training_rows):
     """Same objective (regParam, no standardization): same coefficients and probabilities, tag by tag."""
-    model = MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=200, tol=1e-12).fit(training_rows)
+    model = cold_estimator(numTags=3, regParam=0.01, maxIter=200, tol=1e-12).fit(training_rows)
     ours = model.transform(training_rows.withColumn("row", F.monotonically_increasing_id())) \
         .select("row", "tags").orderBy("row")
     assert model.getOrDefault(model.tags) == sorted(TAGS, key=lambda t: (-sum(
@@ -394,6 +400,34 @@ def test_agrees_with_mllib_logistic_regression_per_tag(spark, training_rows):
         assert np.allclose(model.coefficients[:, k], mllib.coefficients.toArray(), atol=2e-4), tag
         assert model.intercepts[k] == pytest.approx(mllib.intercept, abs=2e-4)
     assert ours.count() == training_rows.count()
+
+
+def test_the_mllib_solver_reaches_the_lockstep_solvers_optimum(spark, training_rows):
+    """solver="mllib" fits pyspark.ml's LogisticRegression per tag into the same model class: with both run to
+    convergence, the same tags, coefficients and intercepts to 2e-4, and the same predictions."""
+    lockstep = cold_estimator(numTags=3, regParam=0.01, maxIter=200, tol=1e-12).fit(training_rows)
+    mllib = MultilabelLogisticRegression(solver="mllib", numTags=3, regParam=0.01, maxIter=500, tol=1e-12,
+                                         parallelism=2).fit(training_rows)
+    assert type(mllib) is MultilabelLogisticModel
+    assert mllib.getOrDefault(mllib.tags) == lockstep.getOrDefault(lockstep.tags)
+    assert np.allclose(mllib.coefficients, lockstep.coefficients, atol=2e-4)
+    assert np.allclose(mllib.intercepts, lockstep.intercepts, atol=2e-4)
+    assert np.abs(mllib.coefficients).max() > 0.1  # learnt something
+    predicted = [model.transform(training_rows).select("predicted_tags").collect() for model in (mllib, lockstep)]
+    assert predicted[0] == predicted[1]
+
+
+def test_the_mllib_solver_keeps_a_tag_on_every_row_finite(spark, training_rows):
+    """A tag that every fitted row carries gets MLlib's infinite intercept; the model keeps it finite and certain."""
+    everywhere = training_rows.withColumn("tags", F.array_union("tags", F.array(F.lit("always"))))
+    model = MultilabelLogisticRegression(solver="mllib", numTags=1, maxIter=20).fit(everywhere)
+    assert model.getOrDefault(model.tags) == ["always"] and np.isfinite(model.intercepts).all()
+    assert model.intercepts[0] > 13
+
+
+def test_an_unknown_solver_is_refused(training_rows):
+    with pytest.raises(ValueError, match="solver must be one of lockstep, mllib, not 'newton'"):
+        MultilabelLogisticRegression(solver="newton").fit(training_rows)
 
 
 def test_warm_start_on_a_share_of_the_rows_gets_closer_to_the_optimum_in_as_many_full_passes(spark, training_rows):
@@ -415,7 +449,7 @@ def test_warm_start_on_a_share_of_the_rows_gets_closer_to_the_optimum_in_as_many
     def excess(**warm):
         """How far above its optimum the worst tag's objective ends. (Not the distance of the coefficients: along
         the objective's flat directions that swings with float32 rounding.)"""
-        model = MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=5, tol=1e-12, **warm).fit(training_rows)
+        model = cold_estimator(numTags=3, regParam=0.01, maxIter=5, tol=1e-12, **warm).fit(training_rows)
         return max(objective(tag, np.append(model.coefficients[:, k], model.intercepts[k]))[0] - optimum(tag)
                    for k, tag in enumerate(model.getOrDefault(model.tags)))
 
@@ -429,7 +463,7 @@ def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, 
     bit for bit: the L-BFGS history window is shared, and an iteration where some tags have no usable curvature pair
     still takes a slot, so the tags' paths differ slightly (by 5e-5 here)."""
     def fit(**groups):
-        return MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=8, tol=1e-12, **warm,
+        return cold_estimator(numTags=3, regParam=0.01, maxIter=8, tol=1e-12, **warm,
                                             **groups).fit(training_rows)
 
     together = fit()
@@ -689,7 +723,7 @@ def test_a_group_of_rare_tags_learnt_from_a_share_of_the_other_rows_nears_the_mo
     frame = spark.createDataFrame(rows, schema)
 
     def fit(rate, seed=42):
-        return MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=100, tol=1e-10, tagsPerFit=1,
+        return cold_estimator(numTags=3, regParam=0.01, maxIter=100, tol=1e-10, tagsPerFit=1,
                                             otherRowsRate=rate, seed=seed).fit(frame)
 
     every_row, share, again = fit(1.0), fit(0.3), fit(0.3)
@@ -737,7 +771,7 @@ def term_count_rows(spark):
 def test_fit_with_idf_equals_idf_then_normalizer_then_the_estimator(spark, term_count_rows, tmp_path):
     idf = IDF(inputCol="tf", outputCol="tfidf", minDocFreq=3)
     normalizer = Normalizer(inputCol="tfidf", outputCol="features", p=2.0)
-    estimator = MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=100, tol=1e-10)
+    estimator = cold_estimator(numTags=3, regParam=0.01, maxIter=100, tol=1e-10)
     separate = Pipeline(stages=[idf, normalizer, estimator]).fit(term_count_rows)
     idf_model, classifier = estimator.fitWithIDF(term_count_rows, idf, normalizer)
     assert idf_model.numDocs == separate.stages[0].numDocs == term_count_rows.count()
@@ -753,6 +787,18 @@ def test_fit_with_idf_equals_idf_then_normalizer_then_the_estimator(spark, term_
     assert [r[0] for r in loaded.transform(term_count_rows).select("predicted_tags").collect()] == expected
 
 
+def test_fit_with_idf_with_the_mllib_solver_runs_mllibs_stages_in_turn(spark, term_count_rows):
+    idf = IDF(inputCol="tf", outputCol="tfidf", minDocFreq=3)
+    normalizer = Normalizer(inputCol="tfidf", outputCol="features", p=2.0)
+    lockstep = cold_estimator(numTags=3, regParam=0.01, maxIter=200, tol=1e-12)
+    mllib = MultilabelLogisticRegression(solver="mllib", numTags=3, regParam=0.01, maxIter=500, tol=1e-12)
+    (lockstep_idf, lockstep_model), (mllib_idf, mllib_model) = (
+        estimator.fitWithIDF(term_count_rows, idf, normalizer) for estimator in (lockstep, mllib))
+    np.testing.assert_allclose(mllib_idf.idf.toArray(), lockstep_idf.idf.toArray(), rtol=1e-12)
+    np.testing.assert_allclose(mllib_model.coefficients, lockstep_model.coefficients, atol=2e-4)
+    np.testing.assert_allclose(mllib_model.intercepts, lockstep_model.intercepts, atol=2e-4)
+
+
 def test_fit_with_idf_needs_an_l2_normalizer_into_the_features(term_count_rows):
     idf = IDF(inputCol="tf", outputCol="tfidf")
     with pytest.raises(ValueError, match="L2 Normalizer"):
@@ -761,7 +807,7 @@ def test_fit_with_idf_needs_an_l2_normalizer_into_the_features(term_count_rows):
 
 
 def test_saves_and_loads_inside_a_pipeline(spark, training_rows, tmp_path):
-    pipeline = Pipeline(stages=[MultilabelLogisticRegression(numTags=3, regParam=0.01, maxIter=30,
+    pipeline = Pipeline(stages=[cold_estimator(numTags=3, regParam=0.01, maxIter=30,
                                                              probabilitiesCol="probabilities")])
     fitted = pipeline.fit(training_rows)
     fitted.stages[-1].setThresholds([0.3, 0.4, 0.6])
@@ -778,7 +824,7 @@ def test_saves_and_loads_inside_a_pipeline(spark, training_rows, tmp_path):
 
 
 def test_a_model_whose_parts_disagree_does_not_load(spark, training_rows, tmp_path):
-    model = MultilabelLogisticRegression(numTags=3, maxIter=5).fit(training_rows)
+    model = cold_estimator(numTags=3, maxIter=5).fit(training_rows)
     model.write().save(str(tmp_path / "m"))
     metadata_file = next((tmp_path / "m" / "metadata").glob("part-*"))
     metadata = json.loads(metadata_file.read_text())

@@ -1,10 +1,10 @@
-"""A JVM class archive (AppCDS) that starts every local job's driver about 10 s sooner.
+"""A JVM class archive (AppCDS) that starts every local job's driver sooner (docs/performance.md).
 
     python -m stacktags.classarchive --conf-file conf/local.toml   # scripts/setup.sh runs it; fast when up to date
 
-A cold driver JVM spends most of its first 25 s loading and verifying the classes of Spark, Hive's metastore client
-and Delta. Java 17 can dump the classes a run loaded into an archive (-XX:ArchiveClassesAtExit) and map them at the
-next start (-XX:SharedArchiveFile): measured here, session + first Delta query 28 s -> 16-20 s.
+A cold driver JVM spends most of its start loading and verifying the classes of Spark, Hive's metastore client and
+Delta. Java 17 can dump the classes a run loaded into an archive (-XX:ArchiveClassesAtExit) and map them at the next
+start (-XX:SharedArchiveFile) instead of loading them one by one.
 
 The archive is made by one warm-up run (a throwaway warehouse: a database, a Delta table, a MERGE, a Python task)
 submitted exactly as the jobs are, because the JVM only uses an archive whose class path matches its own. When it

@@ -38,9 +38,8 @@ class ModelWriter(MLWriter):
     (position, tag, intercept, its non-zero coefficients as indices and values) as a Parquet file in data/, which
     Spark reads as a table, so a reader can check that each row belongs to the tag it claims. Sparse, because most
     hashed columns carry no weight. pyarrow writes the file on the driver, where the coefficients are, and Hadoop's
-    FileSystem copies it to the model's folder on any file system. A 2^18 x 1000 model took 42.8 s to save and 23.5 s
-    to load through a DataFrame, 18.7 and 14.6 s this way (BENCHMARKS.md); 5.3 to 10.3 s to save since its
-    columns are built from the used rows and written without dictionary encoding."""
+    FileSystem copies it to the model's folder on any file system: faster than through a DataFrame, which sends
+    every row from Python to the JVM (docs/performance.md)."""
 
     def __init__(self, instance):
         super().__init__()
@@ -61,20 +60,19 @@ class ModelWriter(MLWriter):
             "values": pa.ListArray.from_arrays(offsets, pa.array(values, pa.float32())),
         })
         with tempfile.TemporaryDirectory(prefix="stacktags-model-") as folder:
-            # Neither dictionary encoding nor compression: trained coefficients hardly repeat. Trying dictionaries
-            # on the values cost 8 of the 11 s a top-1000 model's file took; snappy shrank the 1.05 GB file by 0.005%
-            # and cost 2.7 s to write and as much to read.
+            # Neither dictionary encoding nor compression: trained coefficients hardly repeat, so trying
+            # dictionaries and compressing cost most of the write and save no space (docs/performance.md).
             pq.write_table(rows, f"{folder}/data.parquet", use_dictionary=False, compression="none")
             upload(self.sparkSession, f"{folder}/data.parquet", f"{path}/data/part-00000.parquet")
 
 
 def nonzero_per_tag(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each tag's non-zero coefficients (column k of the (features x tags) matrix), as the indptr, indices and data
-    of scipy's csc_matrix: built from the rows that hold any, where csc_matrix reads the whole dense matrix column by
-    column (13 s at 2^18 x 1000 with half the rows used, this 2.6 s)."""
+    of scipy's csc_matrix: built from the rows that hold any, where csc_matrix would read the whole dense matrix
+    column by column."""
     used = np.flatnonzero(coefficients.any(axis=1)).astype(np.int32)
-    # row k: tag k's coefficients of the used rows, transposed in blocks of rows that stay in cache (at 131,684 x
-    # 1,000 one transposed copy of them all took 2.8 to 3.5 s, the blocks 0.3 s)
+    # row k: tag k's coefficients of the used rows, transposed in blocks of rows that stay in the CPU's cache (one
+    # strided copy of them all misses it at every element)
     values = np.empty((coefficients.shape[1], len(used)), dtype=coefficients.dtype)
     for start in range(0, len(used), 1024):
         rows = used[start:start + 1024]

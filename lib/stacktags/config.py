@@ -1,7 +1,8 @@
 """Settings: one TOML file per target (conf/<target>.toml) plus command-line overrides.
 
 Relative paths in a conf file are relative to the folder of that file, so a job finds the same warehouse whatever
-directory it is started from. Paths given on the command line are relative to the current directory, as usual.
+directory it is started from. A target's file names a base file (`base = "defaults.toml"`, in the same folder)
+whose settings it extends and may override. Paths given on the command line are relative to the current directory, as usual.
 Nothing is read from environment variables.
 """
 
@@ -9,11 +10,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+import difflib
+import json
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
+
+from stacktags.errors import UserError
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -27,8 +33,70 @@ LAUNCH_PROPERTIES = frozenset({
 })
 
 
-class ConfigError(ValueError):
-    """A setting is missing, malformed or points at nothing."""
+class ConfigError(UserError, ValueError):
+    """A setting is missing, unknown, malformed or points at nothing."""
+
+
+# Every setting a conf file or --set may hold, by section, with the type its value must have. [spark] holds Spark
+# properties (spark.*), passed to Spark as they are.
+SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "catalog": {"database": str, "warehouse": str, "metastore": str},
+    "jars": {"project": str, "packages": list, "exclude": list, "dir": str, "resolved": str},
+    "submit": {"python": str},
+    "jvm": {"log_config": str, "class_archive": str},
+    "ingest": {"encoding": str, "max_body_bytes": int},
+    "clean": {"split": dict},
+    "train": {"classifier": str, "num_tags": int, "num_features": int, "title_weight": int, "bigrams": bool,
+              "distinct_terms": bool, "min_doc_freq": int, "warm_start_rows": int, "warm_start_iter": int,
+              "max_iter": int, "tags_per_fit": int, "other_rows_rate": (int, float), "reg_param": (int, float),
+              "max_tags": int, "test_from": (str, date), "models_dir": str, "mllib_max_iter": int,
+              "mllib_parallelism": int},
+    "evaluate": {"reports_dir": str},
+}
+CHOICES = {("catalog", "metastore"): ("embedded", "external"), ("train", "classifier"): ("lockstep", "mllib")}
+SPARK_SECTION = "spark"
+TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a table",
+              (int, float): "a number", (str, date): "a date such as 2015-01-01"}
+
+
+def _nearest(name: str, candidates: list[str]) -> str:
+    """'; did you mean X?' for the closest candidate, or nothing when none is close."""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def check_setting(section: str, key: str, value: Any, origin: str) -> None:
+    """Refuse a setting this project does not have, or a value of the wrong type, naming the nearest valid one."""
+    if section == SPARK_SECTION:
+        if not key.startswith("spark."):
+            raise ConfigError(f"{origin}: [spark] holds Spark properties, whose names start with spark., not {key!r}"
+                              f"; did you mean spark.spark.{key}?")
+        return
+    if section not in SETTINGS:
+        raise ConfigError(f"{origin}: unknown section [{section}]{_nearest(section, [*SETTINGS, SPARK_SECTION])}")
+    known = SETTINGS[section]
+    if key not in known:
+        suggestion = _nearest(key, list(known))
+        raise ConfigError(f"{origin}: unknown setting {section}.{key}"
+                          f"{suggestion.replace('mean ', f'mean {section}.') if suggestion else ''}")
+    kind = known[key]
+    is_bool = isinstance(value, bool)
+    if (is_bool and kind is not bool) or not isinstance(value, kind):
+        raise ConfigError(f"{origin}: {section}.{key} must be {TYPE_NAMES[kind]}, got {value!r}")
+    choices = CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ConfigError(f"{origin}: {section}.{key} must be one of {', '.join(choices)}, got {value!r}"
+                          f"{_nearest(value, list(choices))}")
+
+
+def check_settings(data: dict[str, Any], origin: str) -> None:
+    """Every section and key of a parsed conf file against SETTINGS."""
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: {section} = {values!r} is outside any section; settings go under "
+                              f"[section] headers")
+        for key, value in values.items():
+            check_setting(section, key, value, origin)
 
 
 def _is_uri(value: str) -> bool:
@@ -75,19 +143,39 @@ class Config:
         return f"{self.database}.{name}"
 
 
-def load(path: str | Path, warehouse: str | None = None, database: str | None = None,
-         settings: list[str] | None = None) -> Config:
-    """Read a conf file and apply overrides: --warehouse, --database and any number of --set SECTION.KEY=VALUE."""
-    path = Path(path).expanduser().resolve()
+BASE_KEY = "base"  # a conf file's top-level key naming the file whose settings it extends (defaults.toml)
+
+
+def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A conf file's settings, checked, on top of those of its base file (and the base's base, ...)."""
     if not path.is_file():
-        raise ConfigError(f"conf file not found: {path} (pass --conf-file, e.g. conf/local.toml)")
+        raise ConfigError(f"conf file not found: {path} (pass --conf-file, e.g. conf/local.toml)"
+                          if not extended_by else f"{extended_by[-1]}: its base {path} is not there")
+    if path in extended_by:
+        raise ConfigError(f"{path}: its base files lead back to it")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
-    data = copy.deepcopy(data)
+    base = data.pop(BASE_KEY, None)
+    check_settings(data, str(path))
+    if base is None:
+        return data
+    merged = read_file((path.parent / base).resolve(), (*extended_by, path))
+    for section, values in data.items():
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def load(path: str | Path, warehouse: str | None = None, database: str | None = None,
+         settings: list[str] | None = None) -> Config:
+    """Read a conf file (on top of its base) and apply overrides: --warehouse, --database and any number of
+    --set SECTION.KEY=VALUE. Every setting is checked against SETTINGS."""
+    path = Path(path).expanduser().resolve()
+    data = copy.deepcopy(read_file(path))
     for setting in settings or []:
         section, key, value = parse_setting(setting)
+        check_setting(section, key, value, f"--set {setting}")
         data.setdefault(section, {})[key] = value
     catalog = data.setdefault("catalog", {})
     if database:
@@ -97,7 +185,7 @@ def load(path: str | Path, warehouse: str | None = None, database: str | None = 
     elif "warehouse" in catalog:
         catalog["warehouse"] = _resolve_path(catalog["warehouse"], path.parent)
     jars = data.get("jars", {})
-    for key in ("dir", "project"):
+    for key in ("dir", "project", "resolved"):
         if jars.get(key):
             jars[key] = _resolve_path(jars[key], path.parent)
     jvm = data.get("jvm", {})
@@ -134,6 +222,19 @@ def jar_files(folder: str) -> list[str]:
     if not jars:
         raise ConfigError(f"[jars] dir = {folder} holds no .jar files (make it with scripts/bundle-jars.sh)")
     return jars
+
+
+def recorded_jars(record: str, packages: list[str], exclude: list[str]) -> list[str] | None:
+    """The local jar files that `python -m stacktags.jars resolve` recorded for these packages, or None when the
+    record is missing, was made for other packages, or names a jar that is no longer there."""
+    try:
+        known = json.loads(Path(record).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if known.get("packages") != packages or known.get("exclude", []) != exclude:
+        return None
+    jars = known.get("jars", [])
+    return jars if all(Path(jar).is_file() for jar in jars) else None
 
 
 def spark_properties(cfg: Config) -> dict[str, str]:
@@ -173,6 +274,11 @@ def spark_properties(cfg: Config) -> dict[str, str]:
     if jars.get("dir"):
         props["spark.jars"] = ",".join(jar_files(jars["dir"]))  # the bundle holds stacktags.jar too
         return props
+    local = jars.get("packages") and jars.get("resolved") and recorded_jars(
+        jars["resolved"], jars["packages"], jars.get("exclude", []))
+    if local:  # the packages' jars as resolved at setup: no resolution (nor its report) at each start
+        props["spark.jars"] = ",".join([*([jars["project"]] if jars.get("project") else []), *local])
+        return props
     if jars.get("project"):
         props["spark.jars"] = jars["project"]
     if jars.get("packages"):
@@ -195,6 +301,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_conf: str = "c
     group.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override any setting, e.g. --set ingest.max_body_bytes=2048 or "
                             "--set spark.spark.sql.shuffle.partitions=4 (repeatable)")
+    group.add_argument("--verbose", action="store_true",
+                       help="on an error the user can fix (a setting, an input), print the traceback too")
 
 
 def from_arguments(args: argparse.Namespace) -> Config:

@@ -28,7 +28,8 @@ class QuestionHashingTF(Transformer, HasOutputCol, HasNumFeatures, DefaultParams
     (prose and code), however often it repeats: repeats are weak evidence, and this is the cheap form of a sublinear
     TF. Each term goes to its HashingTF bucket (murmur3, seed 42), and the vectors equal MLlib's HashingTF of the
     bag to the bit (tested on real questions). Making the bag and counting it is one Java UDF (QuestionHashingTF in
-    stacktags.jar): Spark's array functions, then MLlib's HashingTF, took three times as long at 1.26M questions."""
+    stacktags.jar), where Spark's array functions followed by MLlib's HashingTF make several passes over each bag
+    (docs/performance.md)."""
 
     titleCol = Param(Params._dummy(), "titleCol", "title tokens", TypeConverters.toString)
     bodyCol = Param(Params._dummy(), "bodyCol", "body (prose) tokens", TypeConverters.toString)
@@ -40,11 +41,11 @@ class QuestionHashingTF(Transformer, HasOutputCol, HasNumFeatures, DefaultParams
 
     @keyword_only
     def __init__(self, *, titleCol: str = "title_tokens", bodyCol: str = "body_tokens", codeCol: str = "code_tokens",
-                 outputCol: str = "tf", numFeatures: int = 1 << 18, titleWeight: int = 3, withBigrams: bool = False,
-                 distinctTerms: bool = False):
+                 outputCol: str = "tf", numFeatures: int = 1 << 18, titleWeight: int = 2, withBigrams: bool = False,
+                 distinctTerms: bool = True):
         super().__init__()
         self._setDefault(titleCol="title_tokens", bodyCol="body_tokens", codeCol="code_tokens", outputCol="tf",
-                         numFeatures=1 << 18, titleWeight=3, withBigrams=False, distinctTerms=False)
+                         numFeatures=1 << 18, titleWeight=2, withBigrams=False, distinctTerms=True)
         self._set(**self._input_kwargs)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:

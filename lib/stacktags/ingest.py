@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from stacktags import csvsplit
+from stacktags.errors import UserError
 from stacktags.files import hadoop_file, path_exists
 from stacktags.tables import WriteCounts, upsert
 
@@ -31,7 +32,7 @@ CSV_DIALECT = {"escape": '"'}
 HEADER_BYTES = 1 << 16  # a header line is a few dozen bytes; the check reads no more than this
 
 
-class IngestError(ValueError):
+class IngestError(UserError, ValueError):
     """The input cannot be ingested at all (a missing file, a wrong header, an unknown encoding)."""
 
 
@@ -283,10 +284,6 @@ class FileCounts:
     duplicates: int = 0
     written: WriteCounts = field(default_factory=WriteCounts)
     orphans: int = 0  # tags or answers whose question is not in questions_raw
-
-    @property
-    def reconciles(self) -> bool:
-        return self.read == self.loaded + self.rejected
 
 
 @dataclass

@@ -90,11 +90,9 @@ def resolve(packages: list[str], exclude: list[str], record: Path) -> list[str]:
     """Local paths of the packages' jars and their dependencies, less `exclude` (group:artifact). `record` remembers
     the last resolution, so a rerun with the same settings and the jars still in the cache starts no JVM and needs no
     network."""
-    if record.is_file():
-        known = json.loads(record.read_text())
-        if (known.get("packages") == packages and known.get("exclude", []) == exclude
-                and all(Path(jar).is_file() for jar in known["jars"])):
-            return known["jars"]
+    known = config.recorded_jars(str(record), packages, exclude)
+    if known is not None:
+        return known
     jars = _resolve_with_spark(packages, exclude)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"packages": packages, "exclude": exclude, "jars": jars}, indent=1))
@@ -118,19 +116,18 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["build", "resolve", "bundle"])
     parser.add_argument("dest", nargs="?", type=Path, help="with bundle: the folder to fill")
-    parser.add_argument("--record", type=Path, default=Path("var/jars-resolved.json"),
-                        help="where the last resolution is remembered (default: var/jars-resolved.json)")
     config.add_common_arguments(parser)
     args = parser.parse_args(argv)
     if args.action == "bundle" and args.dest is None:
         parser.error("bundle needs a destination folder")
     cfg = config.from_arguments(args)
+    record = Path(cfg.require("jars", "resolved"))
     try:
         if args.action == "build":
             jar = build(Path(cfg.require("jars", "project")))
             print(f"{jar} is up to date with {JAVA_SOURCES}")
             return
-        jars = resolve(cfg.get("jars", "packages", []), cfg.get("jars", "exclude", []), args.record)
+        jars = resolve(cfg.get("jars", "packages", []), cfg.get("jars", "exclude", []), record)
         if args.action == "resolve":
             print(f"{len(jars)} jars resolved for {', '.join(cfg.get('jars', 'packages', []))}")
             return

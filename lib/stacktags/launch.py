@@ -11,8 +11,8 @@ built on the fly, so the same command works in local mode and on a cluster.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -20,9 +20,13 @@ from pathlib import Path
 from pyspark.find_spark_home import _find_spark_home
 
 import stacktags
-from stacktags import config
+from stacktags import cli, config
+from stacktags.errors import UserError
 
 JAR_PROPERTIES = ("spark.jars", "spark.jars.packages")
+# Spark 4.1's launcher gives every JVM the incubating Vector API module, and the JVM announces it on stderr at each
+# start; it says nothing about the run.
+JVM_START_NOTICE = b"WARNING: Using incubator modules: jdk.incubator.vector"
 
 
 def spark_bin(name: str) -> str:
@@ -74,7 +78,7 @@ def submit_command(root: Path, job: str, target: str, master: str | None, job_ar
     script = root / "jobs" / f"{job}.py"
     if not script.is_file():
         jobs = sorted(p.stem for p in (root / "jobs").glob("*.py"))
-        raise SystemExit(f"unknown job {job!r}; jobs: {', '.join(jobs)}")
+        raise UserError(f"unknown job {job!r}; jobs: {', '.join(jobs)}")
     cfg, job_args = config_for(root, target, job_args)
     return spark_submit_command(root, script, cfg, master, job_args)
 
@@ -125,8 +129,22 @@ def main(argv: list[str] | None = None) -> None:
         print(shlex.join(command))
         return
     sys.stdout.flush()
-    os.execv(command[0], command)
+    sys.exit(run_quietly(command))
+
+
+def run_quietly(command: list[str]) -> int:
+    """Run a command with its output as it comes, less the JVM's start notice (JVM_START_NOTICE); its exit status.
+    An interrupt (Ctrl-C) reaches the command too: this waits for it to end."""
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    try:
+        for line in process.stderr:
+            if line.rstrip(b"\r\n") != JVM_START_NOTICE:
+                sys.stderr.buffer.write(line)
+                sys.stderr.buffer.flush()
+    except KeyboardInterrupt:
+        pass
+    return process.wait()
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

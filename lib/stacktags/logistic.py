@@ -48,8 +48,7 @@ def reuse_freed_memory() -> None:
 
     glibc serves every allocation over 32 MB with its own mmap and unmaps it on free, so each (features x tags)
     temporary of a training step (about 100 MB at full scale) page-faults anew. Raising both thresholds keeps such
-    blocks in the heap for the next array (with in-place sums, a pass over 100k rows went from 2.9 to 2.2 s in a
-    benchmark). No-op off glibc."""
+    blocks in the heap for the next array (docs/performance.md). No-op off glibc."""
     libc = _glibc()
     if libc is not None:  # elsewhere the allocator's own behaviour stands
         libc.mallopt(GLIBC_M_MMAP_THRESHOLD, 1 << 30)
@@ -65,10 +64,9 @@ def return_freed_memory() -> None:
 
 
 # The two sparse-dense products of a pass, compiled for this CPU: scipy's are built for any x86-64 and do not use its
-# wider vector units (at 250 tags over 105k rows each took 0.43 s, these about 0.3 s). The same operations in the same
-# order as scipy's (no fused multiply-add either), so the sums are the same to the bit: rounding-level changes alone
-# move so-dev's micro-F1 by up to 0.003 (BENCHMARKS.md). Compiled in each process on first use, about 0.5 s; not
-# cached on disk, which installed packages may not allow.
+# wider vector units (docs/performance.md). The same operations in the same order as scipy's (no fused multiply-add
+# either), so the sums are the same to the bit: rounding-level changes alone move so-dev's micro-F1 by a few
+# thousandths. Compiled in each process on first use; not cached on disk, which installed packages may not allow.
 @numba.njit(nogil=True)
 def _add_products(indptr, indices, data, coefficients, out):
     """out[i] += X[i] @ coefficients for every row i of the csr matrix X (indptr, indices, data)."""
@@ -249,8 +247,7 @@ class LockstepLBFGS:
 
     The curvature pairs and the directions are float32 arrays (the parameters, gradients and dot products stay
     float64): they only shape the steps, and at (features x tags) their memory traffic is most of an iteration's
-    cost. At 131,685 x 125, the size of a warm-start task's problem at 1,000 tags, the optimiser's own time per
-    iteration went from 0.25 to 0.29 s down to 0.21 s, and its pairs take half the memory (BENCHMARKS.md)."""
+    cost: in float32 the pairs take half the memory and an iteration less time (docs/performance.md)."""
 
     history: int = 5
     tol: float = 1e-6
@@ -411,9 +408,8 @@ class LockstepLBFGS:
             moving = active & (slope < 0)  # a problem without a descent direction does not move
             if not moving.any():
                 break
-            # The (parameters x problems) arrays' element-wise steps run fused, in bands of rows on threads: the
-            # driver's time between passes (scripts/microbench optimiser at 250 tags: 0.31 s an iteration when each
-            # step was its own numpy pass, 0.23 s fused).
+            # The (parameters x problems) arrays' element-wise steps run fused, in bands of rows on threads: they are
+            # the driver's time between passes (scripts/microbench optimiser; docs/performance.md).
             factor = np.where(moving, step, 0.0)
             candidate = self.buffer(theta)
             self.in_bands(lambda start, stop: _trial_rows(direction, factor, theta, candidate, start, stop),

@@ -25,7 +25,7 @@ from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, Strin
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.features import feature_stages
-from stacktags.errors import ModelMismatchError
+from stacktags.errors import ModelMismatchError, UserError
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.packing import has_any_of
 from stacktags.persistence import UnknownStageError, load_stage
@@ -48,7 +48,7 @@ MODELS_SCHEMA = StructType([
 THRESHOLD_BUCKETS = 200
 
 
-class NoModelError(LookupError):
+class NoModelError(UserError, LookupError):
     """No trained model, or not the requested version."""
 
 
@@ -57,13 +57,17 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
     def setting(key: str, kind: type):
         return kind(cfg.require("train", key))
 
+    solver = setting("classifier", str)
+
     return Pipeline(stages=[*feature_stages(num_features=setting("num_features", int),
                                             title_weight=setting("title_weight", int),
                                             with_bigrams=setting("bigrams", bool),
                                             distinct_terms=setting("distinct_terms", bool),
                                             min_doc_freq=setting("min_doc_freq", int)),
-                            MultilabelLogisticRegression(numTags=setting("num_tags", int),
-                                                         maxIter=setting("max_iter", int),
+                            MultilabelLogisticRegression(solver=solver, numTags=setting("num_tags", int),
+                                                         maxIter=setting("mllib_max_iter" if solver == "mllib"
+                                                                         else "max_iter", int),
+                                                         parallelism=setting("mllib_parallelism", int),
                                                          regParam=setting("reg_param", float),
                                                          warmStartRows=setting("warm_start_rows", int),
                                                          warmStartIter=setting("warm_start_iter", int),

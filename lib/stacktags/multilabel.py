@@ -19,7 +19,8 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.feature import IDF, IDFModel, Normalizer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasFeaturesCol, HasMaxIter, HasPredictionCol, HasRegParam, HasSeed, HasTol
+from pyspark.ml.param.shared import (HasFeaturesCol, HasMaxIter, HasParallelism, HasPredictionCol, HasRegParam,
+                                     HasSeed, HasTol)
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,6 +28,7 @@ from pyspark.sql.classic.column import Column, _to_java_column
 
 from stacktags.classifier_io import ModelReader, ModelWriter, check_consistent
 from stacktags.logistic import LockstepLBFGS
+from stacktags.mllib_per_tag import fit_per_tag
 from stacktags.packing import (Block, by_frequency, column_counts_of, column_ranks, group_rows, has_any_of, has_tag,
                                idf_model_of, idf_weights, pack_blocks, renumber_columns, tfidf_normalised)
 from stacktags.passes import fit_lockstep, initial_theta, warm_start
@@ -53,8 +55,22 @@ class _MultilabelParams(HasFeaturesCol, HasPredictionCol):
                          scoresCol="scores", probabilitiesCol="", minTags=1, maxTags=5, topScores=5)
 
 
+SOLVERS = ("lockstep", "mllib")
+
+
 class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, HasRegParam, HasTol, HasSeed,
-                                   MLReadable, MLWritable):
+                                   HasParallelism, MLReadable, MLWritable):
+    """One binary logistic regression per tag (MLlib's objective with elasticNetParam 0 and no standardization) for
+    the numTags most frequent tags; rows with none of them take no part. Two solvers give the same optimum:
+
+    - lockstep (the default): every tag in the same passes over rows packed once into cached blocks, a warm start on
+      a sample inside tasks first (packing, passes, logistic);
+    - mllib: pyspark.ml's LogisticRegression per tag, `parallelism` at a time (mllib_per_tag): the reference path.
+
+    maxIter counts the L-BFGS iterations over all rows: after the warm start for lockstep, all of them for mllib."""
+
+    solver = Param(Params._dummy(), "solver", f"how the per-tag models are fitted: {' or '.join(SOLVERS)}",
+                   TypeConverters.toString)
     numTags = Param(Params._dummy(), "numTags", "how many of the most frequent tags to learn", TypeConverters.toInt)
     historySize = Param(Params._dummy(), "historySize", "L-BFGS memory", TypeConverters.toInt)
     warmStartRows = Param(Params._dummy(), "warmStartRows",
@@ -73,30 +89,55 @@ class MultilabelLogisticRegression(Estimator, _MultilabelParams, HasMaxIter, Has
 
     @keyword_only
     def __init__(self, *, featuresCol: str = "features", labelsCol: str = "tags", predictionCol: str = "predicted_tags",
-                 scoresCol: str = "scores", probabilitiesCol: str = "", numTags: int = 100, maxIter: int = 50,
-                 regParam: float = 1e-5, tol: float = 1e-6, historySize: int = 5, warmStartRows: int = 0,
-                 warmStartIter: int = 0, tagsPerFit: int = 0, otherRowsRate: float = 1.0, seed: int = 42,
-                 minTags: int = 1, maxTags: int = 5, topScores: int = 5):
+                 scoresCol: str = "scores", probabilitiesCol: str = "", solver: str = "lockstep", numTags: int = 100,
+                 maxIter: int = 11, regParam: float = 3e-7, tol: float = 1e-6, historySize: int = 5,
+                 warmStartRows: int = 100_000, warmStartIter: int = 55, tagsPerFit: int = 250,
+                 otherRowsRate: float = 0.25, seed: int = 42, parallelism: int = 4, minTags: int = 1,
+                 maxTags: int = 5, topScores: int = 5):
         super().__init__()
         self._set_multilabel_defaults()
-        self._setDefault(numTags=100, maxIter=50, regParam=1e-5, tol=1e-6, historySize=5, warmStartRows=0,
-                         warmStartIter=0, tagsPerFit=0, otherRowsRate=1.0, seed=42)
+        self._setDefault(solver="lockstep", numTags=100, maxIter=11, regParam=3e-7, tol=1e-6, historySize=5,
+                         warmStartRows=100_000, warmStartIter=55, tagsPerFit=250, otherRowsRate=0.25, seed=42,
+                         parallelism=4)
         self._set(**self._input_kwargs)
 
+    def getSolver(self) -> str:
+        solver = self.getOrDefault(self.solver)
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
+        return solver
+
     def _fit(self, dataset: DataFrame) -> "MultilabelLogisticModel":
+        if self.getSolver() == "mllib":
+            return self._fit_with_mllib(dataset)
         return self._fit_vectors(dataset, self.getFeaturesCol(), idf=None)[1]
+
+    def _fit_with_mllib(self, dataset: DataFrame) -> "MultilabelLogisticModel":
+        """The per-tag models fitted by pyspark.ml's LogisticRegression (mllib_per_tag), in the same model class."""
+        labels_col = self.getOrDefault(self.labelsCol)
+        tags = top_tags(dataset, labels_col, self.getOrDefault(self.numTags))
+        if not tags:
+            raise ValueError("no tags to learn: the training rows carry no tags")
+        coefficients, intercepts = fit_per_tag(dataset, self.getFeaturesCol(), labels_col, tags, self.getRegParam(),
+                                               self.getMaxIter(), self.getTol(), self.getParallelism())
+        model = MultilabelLogisticModel(tags=tags, coefficients=coefficients, intercepts=intercepts,
+                                        thresholds=[0.5] * len(tags))
+        return self._copyValues(model)
 
     def fitWithIDF(self, dataset: DataFrame, idf: IDF, normalizer: Normalizer) -> tuple[IDFModel,
                                                                                        "MultilabelLogisticModel"]:
-        """The same models as fitting `idf` on the dataset, then this estimator on `normalizer`'s output (L2), in
-        one pass over the data instead of two: every row is packed as term counts, the packed columns' row counts
-        are IDF's document frequencies, and the blocks are weighted, normalised and cut to the rows with one of the
-        tags where they are cached."""
+        """The same models as fitting `idf` on the dataset, then this estimator on `normalizer`'s output (L2). The
+        lockstep solver does it in one pass over the data instead of two: every row is packed as term counts, the
+        packed columns' row counts are IDF's document frequencies, and the blocks are weighted, normalised and cut
+        to the rows with one of the tags where they are cached. The mllib solver runs the three stages in turn."""
         if normalizer.getP() != 2.0 or normalizer.getInputCol() != idf.getOutputCol() \
                 or normalizer.getOutputCol() != self.getFeaturesCol():
             raise ValueError(f"fitWithIDF expects IDF ({idf.getInputCol()} -> {idf.getOutputCol()}), then an L2 "
                              f"Normalizer into {self.getFeaturesCol()}; got p={normalizer.getP()}, "
                              f"{normalizer.getInputCol()} -> {normalizer.getOutputCol()}")
+        if self.getSolver() == "mllib":  # MLlib's own stages, one after the other
+            idf_model = idf.fit(dataset)
+            return idf_model, self._fit_with_mllib(normalizer.transform(idf_model.transform(dataset)))
         return self._fit_vectors(dataset, idf.getInputCol(), idf)
 
     def _fit_vectors(self, dataset: DataFrame, vectors_col: str, idf: IDF | None) -> tuple[IDFModel | None,

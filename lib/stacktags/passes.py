@@ -41,9 +41,9 @@ def partition_loss_gradient(blocks: Iterator[Block], theta: np.ndarray) -> list:
     return [] if total is None else [total]
 
 
-GRADIENT_BANDS = 32  # a pass's gradient travels in this many bands of rows: a result of 126 MB (at 250 tags) costs
-                     # Spark more to pass from the worker to the driver than 32 of 4 MB (two partitions' gradients:
-                     # 1.29 s against 0.55 s, scripts/microbench gradients in BENCHMARKS.md)
+GRADIENT_BANDS = 32  # a pass's gradient travels in this many bands of rows: one result of 100+ MB costs Spark more
+                     # to pass from the worker to the driver than 32 of a few MB (scripts/microbench gradients;
+                     # docs/performance.md)
 DRIVER_SUMS_AT_MOST = 4  # partitions whose gradients the driver receives and adds itself; with more, the executors
                          # add each band first (as treeReduce's intermediate level would), and the driver receives one
 

@@ -1,8 +1,8 @@
 """Loading a saved PipelineModel with each stage's metadata read by the driver.
 
 pyspark reads a stage's metadata (one line of JSON) with a Spark job, `spark.read.text(...).first()`, and a Python
-stage's twice: 19 jobs for a stacktags model, which loaded in 5.3 to 5.7 s that way and in 4.2 to 4.5 s this way
-(a top-100 model, BENCHMARKS.md). Here the driver reads each metadata file through Hadoop's
+stage's twice: 19 jobs for a stacktags model, each with its scheduling cost (docs/performance.md). Here the driver
+reads each metadata file through Hadoop's
 FileSystem (any scheme) and sets the params of plain Python stages itself; stages with a reader of their own (the
 Java ones, IDF and Normalizer, and the classifier with its coefficients) are left to it. The saved format is
 pyspark's: what `PipelineModel.load` reads, this reads.
@@ -19,16 +19,21 @@ from pyspark.ml.pipeline import PipelineSharedReadWrite
 from pyspark.ml.util import DefaultParamsReader
 from pyspark.sql import SparkSession
 
+from stacktags.errors import UserError
 from stacktags.files import data_files, download
 
 PIPELINE_MODEL = "pyspark.ml.pipeline.PipelineModel"
+
+
+class NotAStageError(UserError, FileNotFoundError):
+    """A folder that holds no saved Spark ML stage (a model folder deleted or copied in part)."""
 
 
 def read_metadata(spark: SparkSession, path: str) -> dict:
     """The metadata DefaultParamsWriter saved for the stage at path."""
     files = data_files(spark, f"{path}/metadata", "")
     if not files:
-        raise FileNotFoundError(f"{path}/metadata: no metadata file; not a saved Spark ML stage")
+        raise NotAStageError(f"{path}/metadata: no metadata file; not a saved Spark ML stage")
     with tempfile.TemporaryDirectory(prefix="stacktags-metadata-") as local:
         download(spark, files[0], f"{local}/metadata.json")
         with open(f"{local}/metadata.json", encoding="utf-8") as handle:

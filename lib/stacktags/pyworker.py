@@ -2,13 +2,13 @@
 
 At the start of every task, Spark 4.1's worker adds the task's files to sys.path and then calls
 importlib.invalidate_caches(), which makes every zip and jar on sys.path (pyspark.zip, the --packages jars) re-read
-its whole file list, although a reused worker's path has not changed. Measured here: 0.3 to 0.7 s per task, more than
-the work of many tasks. Spark 4.2 invalidates only when needed (SPARK-54744); this does the same: Spark's own setup
+its whole file list, although a reused worker's path has not changed: more time than the work of many tasks
+(docs/performance.md). Spark 4.2 invalidates only when needed (SPARK-54744); this does the same: Spark's own setup
 runs unchanged, and the caches are invalidated when it added a path. (It is the daemon module, not the worker module,
 because Spark's daemon only loads worker modules named pyspark.*; the daemon forks the workers, which inherit the fix.)
 
 The daemon also imports the libraries the project's tasks use (PRELOADED) before it forks: each worker starts with
-them loaded instead of importing them itself, about 0.4 s per worker. Only third-party libraries: this package's own
+them loaded instead of importing them itself. Only third-party libraries: this package's own
 modules must come from the job's --py-files, which the daemon does not see.
 
 Use it where this package is importable by the Python that starts the workers (the project's venv: local mode and the

@@ -12,12 +12,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stacktags.config import Config
+from stacktags.errors import UserError
 from stacktags.files import path_exists
 from stacktags.ingest import QUESTIONS, REJECT_REASON, parse_rows, read_as_strings
 from stacktags.model import load_model
 from stacktags.tables import append_counted
 
 PREDICTIONS_TABLE = "predictions"
+
+
+class SourceError(UserError, ValueError):
+    """The questions to score are not where --source says."""
 
 
 @dataclass
@@ -43,7 +48,7 @@ def read_questions(spark: SparkSession, source: str, encoding: str, max_body_byt
             parse_rows(QUESTIONS, max_body_bytes)).cache()
         unreadable = rows.where(F.col(REJECT_REASON).isNotNull()).count()
         return rows.where(F.col(REJECT_REASON).isNull()).select("Id", "Title", "Body"), unreadable
-    raise ValueError(f"{source}: not a table, a Delta folder, or a folder with {QUESTIONS.file_name}")
+    raise SourceError(f"{source}: not a table, a Delta folder, or a folder with {QUESTIONS.file_name}")
 
 
 def one_row_per_id(questions: DataFrame) -> DataFrame:

@@ -11,9 +11,10 @@ from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 from stacktags.config import LAUNCH_PROPERTIES, Config, spark_properties
+from stacktags.errors import UserError
 
 
-class ClasspathError(RuntimeError):
+class ClasspathError(UserError, RuntimeError):
     """A jar the project needs is not on the driver's classpath."""
 
 

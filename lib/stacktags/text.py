@@ -11,7 +11,7 @@ cannot drift apart.
 
 The work itself is done by hand-written scanners in Java (lib/stacktags/jvm/TextPreparation.java, built into
 stacktags.jar by scripts/setup.sh and shipped by the jar bundle). Each output is one pass over the text; the
-regular expressions they replace (documented there) took ten passes and four times as long. The stages register them
+regular expressions they replace (documented there) took ten passes (docs/performance.md). The stages register them
 as Java UDFs in the session, so they run in the executors' JVMs, without Python.
 """
 

@@ -276,8 +276,8 @@ public final class TagScorer {
 
     /**
      * addScaled for the eight features from k on, in one loop: their coefficients lie in eight far-apart places of a
-     * large array, mostly out of cache, and loaded side by side their cache misses overlap instead of queueing (twice
-     * as fast as one feature at a time, measured on random rows of a 2^18 x 100 model).
+     * large array, mostly out of cache, and loaded side by side their cache misses overlap instead of queueing
+     * (docs/performance.md).
      */
     private static void addScaled8(float[] margins, Weights w, int[] indices, double[] values, int k) {
         float[] c = w.coefficients;
