@@ -17,11 +17,12 @@ setup(
         "numpy>=1.26",  # sparknlp imports numpy without declaring it
         "scipy>=1.11",  # sparse matrices for the multilabel estimator
         "numba>=0.61",  # its sparse-dense products, compiled for the CPU at hand (lib/stacktags/logistic.py)
-        "pandas>=2.0",  # pandas UDFs (scoring)
+        "pandas>=2.2",  # PySpark's mapInArrow (the CSV byte-range reader, the training rows' packing) requires it
         "matplotlib>=3.8",  # plots of the evaluation report
     ],
     extras_require={
-        "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25"],
+        "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25", "ruff==0.17.6"],  # ruff pinned: its format changes
+        # the benchmarks/ tools: the seed's approach (scikit-learn, BeautifulSoup), process sampling, Delta reads
         "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "psutil>=5.9", "deltalake>=0.25"],
     },
 )

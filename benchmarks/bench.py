@@ -4,11 +4,11 @@
 
 Prints one table (stage, rows, wall seconds, rows/second, peak memory of the driver JVM and of the whole process
 tree, and the machine probe: a fixed single-core Python loop timed just before the stage) and, with --record,
-appends the run to benchmarks/runs.jsonl with the date, the commit, the machine and the command. Row counts come from the job_runs table,
-read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse. The `seed` stage
-times the seed's scikit-learn approach end to end on the same corpus (benchmarks.seed), stopped after --seed-timeout
-seconds, and the table is followed by the ratio to stacktags' own stages of the run. Asserts nothing about time: a
-benchmark reports, the reader judges.
+appends the run to benchmarks/runs.jsonl with the date, the commit, the machine and the command. Row counts come from
+the job_runs table, read with the `deltalake` package so that no extra JVM runs. Each run uses a fresh warehouse. The
+`seed` stage times the seed's scikit-learn approach end to end on the same corpus (benchmarks.seed), stopped after
+--seed-timeout seconds, and the table is followed by the ratio to stacktags' own stages of the run. Asserts nothing
+about time: a benchmark reports, the reader judges.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -134,13 +134,15 @@ def trained_model(warehouse: Path, database: str, num_tags: int) -> int | None:
     if not (location / "_delta_log").is_dir():
         return None
     rows = read_delta(location, ["version", "params"]).to_pylist()
-    return max((row["version"] for row in rows if dict(row["params"] or []).get("num_tags") == str(num_tags)),
-               default=None)
+    return max(
+        (row["version"] for row in rows if dict(row["params"] or []).get("num_tags") == str(num_tags)), default=None
+    )
 
 
 def machine() -> str:
-    memory = psutil.virtual_memory().total / 1024 ** 3
-    return f"{os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    memory = psutil.virtual_memory().total / 1024**3
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores, {memory:.0f} GiB RAM, {system}, Python {platform.python_version()}"
 
 
 def spark_settings(cfg: config.Config) -> str:
@@ -150,13 +152,17 @@ def spark_settings(cfg: config.Config) -> str:
 
 
 def table(results: list[StageResult]) -> str:
-    lines = ["| stage | rows | wall s | rows/s | peak driver JVM MB | peak process tree MB | probe s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| stage | rows | wall s | rows/s | peak driver JVM MB | peak process tree MB | probe s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         wall = f"{r.wall_seconds:.1f}" if r.finished else f"> {r.wall_seconds:.0f} (stopped)"
         probe = "" if r.probe_seconds is None else f"{r.probe_seconds:.2f}"
-        lines.append(f"| {r.stage} | {r.rows:,} | {wall} | {r.rows_per_second:,.0f} | "
-                     f"{r.peak_jvm_mb:,.0f} | {r.peak_tree_mb:,.0f} | {probe} |")
+        lines.append(
+            f"| {r.stage} | {r.rows:,} | {wall} | {r.rows_per_second:,.0f} | "
+            f"{r.peak_jvm_mb:,.0f} | {r.peak_tree_mb:,.0f} | {probe} |"
+        )
     return "\n".join(lines + seed_comparison(results))
 
 
@@ -175,8 +181,11 @@ def seed_comparison(results: list[StageResult]) -> list[str]:
     else:
         verdict = f"the seed's approach is {1 / ratio:.1f}x as fast"
     bound = "" if seed.finished else "at least "
-    return ["", f"End to end ({' + '.join(END_TO_END)}): stacktags {ours:.0f} s, the seed's approach "
-                f"{bound}{seed.wall_seconds:.0f} s: {verdict}."]
+    return [
+        "",
+        f"End to end ({' + '.join(END_TO_END)}): stacktags {ours:.0f} s, the seed's approach "
+        f"{bound}{seed.wall_seconds:.0f} s: {verdict}.",
+    ]
 
 
 def seed_rows(log: Path) -> int:
@@ -186,25 +195,50 @@ def seed_rows(log: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument("--corpus", type=Path, action="append", required=True,
-                        help="a StackSample-format folder (scripts/make-corpus); repeat it for a scaling curve: the "
-                             "stages run on each, and a table and a plot (--plot) show seconds against questions")
-    parser.add_argument("--stages", default="ingest,ingest-rerun,clean,clean-rerun", help=f"comma-separated, of: {', '.join(STAGES)}")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        required=True,
+        help="a StackSample-format folder (scripts/make-corpus); repeat it for a scaling curve: the "
+        "stages run on each, and a table and a plot (--plot) show seconds against questions",
+    )
+    parser.add_argument(
+        "--stages", default="ingest,ingest-rerun,clean,clean-rerun", help=f"comma-separated, of: {', '.join(STAGES)}"
+    )
     parser.add_argument("--target", default="local")
     parser.add_argument("--work", type=Path, help="scratch folder for the warehouse and logs (default var/bench)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the warehouse of the last run (e.g. --stages train after an ingest,clean run)")
-    parser.add_argument("--record", type=Path, nargs="?", const=RUNS_LOG,
-                        help=f"append the run to this JSON-lines log (default: {RUNS_LOG.relative_to(RUNS_LOG.parents[1])})")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the warehouse of the last run (e.g. --stages train after an ingest,clean run)",
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        nargs="?",
+        const=RUNS_LOG,
+        help=f"append the run to this JSON-lines log (default: {RUNS_LOG.relative_to(RUNS_LOG.parents[1])})",
+    )
     parser.add_argument("--plot", type=Path, help="with several corpora: write the scaling plot (PNG) here")
     parser.add_argument("--note", default="", help="a line to record with the results")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a setting for every stage, e.g. train.max_iter=5 (repeatable; recorded with the figures)")
-    parser.add_argument("--seed-timeout", type=float, default=3600,
-                        help="stop the seed stage after this many seconds and report the time as a lower bound")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting for every stage, e.g. train.max_iter=5 (repeatable; recorded with the figures)",
+    )
+    parser.add_argument(
+        "--seed-timeout",
+        type=float,
+        default=3600,
+        help="stop the seed stage after this many seconds and report the time as a lower bound",
+    )
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]
@@ -227,8 +261,16 @@ def main(argv: list[str] | None = None) -> None:
         cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse))
         results = [run_stage(stage, root, corpus.resolve(), corpus_work, warehouse, cfg, args) for stage in stages]
         facts = [f"spark: {spark_settings(cfg)}", *([f"settings: {', '.join(args.set)}"] if args.set else [])]
-        publish(f"{', '.join(stages)} on {corpus.name}", command, facts, args.note, table(results), args.record,
-                [asdict(result) for result in results], root)
+        publish(
+            f"{', '.join(stages)} on {corpus.name}",
+            command,
+            facts,
+            args.note,
+            table(results),
+            args.record,
+            [asdict(result) for result in results],
+            root,
+        )
         if scaling:
             curve[questions_ingested(warehouse, cfg.database)] = results
     if scaling:
@@ -236,13 +278,24 @@ def main(argv: list[str] | None = None) -> None:
         if args.plot:
             plot_scaling(curve, args.plot)
             body += f"\n\n![seconds per stage against questions]({args.plot})"
-        points = [{"questions": questions, **asdict(result)} for questions, results in curve.items() for result in results]
-        publish(f"scaling of {', '.join(stages)}", command, [f"spark: {spark_settings(cfg)}"], args.note, body,
-                args.record, points, root)
+        points = [
+            {"questions": questions, **asdict(result)} for questions, results in curve.items() for result in results
+        ]
+        publish(
+            f"scaling of {', '.join(stages)}",
+            command,
+            [f"spark: {spark_settings(cfg)}"],
+            args.note,
+            body,
+            args.record,
+            points,
+            root,
+        )
 
 
-def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path, cfg: config.Config,
-              args: argparse.Namespace) -> StageResult:
+def run_stage(
+    stage: str, root: Path, corpus: Path, work: Path, warehouse: Path, cfg: config.Config, args: argparse.Namespace
+) -> StageResult:
     """One stage in its own process, as a user runs it: timed, its peak memory sampled, its rows counted."""
     job, options = STAGES[stage]
     log = work / f"{stage}.log"
@@ -250,8 +303,16 @@ def run_stage(stage: str, root: Path, corpus: Path, work: Path, warehouse: Path,
         command = [sys.executable, "-m", "benchmarks.seed", str(corpus)]
     else:
         # the stage's own options last: train-1000 learns 1,000 tags whatever --set train.num_tags says
-        command = [str(root / "scripts" / "submit.sh"), job, "--target", args.target, "--warehouse", str(warehouse),
-                   *[f"--set={s}" for s in args.set], *options(corpus, cfg.database)]
+        command = [
+            str(root / "scripts" / "submit.sh"),
+            job,
+            "--target",
+            args.target,
+            "--warehouse",
+            str(warehouse),
+            *[f"--set={s}" for s in args.set],
+            *options(corpus, cfg.database),
+        ]
         num_tags = config.load(cfg.path, settings=args.set).require("train", "num_tags")
         version = trained_model(warehouse, cfg.database, num_tags) if stage in MODEL_USERS else None
         if version is not None:
@@ -276,9 +337,10 @@ def scaling_table(curve: dict[int, list[StageResult]]) -> str:
     sizes = sorted(curve)
     seconds = {n: {r.stage: r.wall_seconds for r in curve[n]} for n in sizes}
     growth = sizes[-1] / sizes[0]
-    lines = ["| stage | " + " | ".join(f"{n:,} questions, s" for n in sizes)
-             + f" | time grew (corpus grew {growth:.1f}x) |",
-             "|---|" + "---:|" * (len(sizes) + 1)]
+    lines = [
+        "| stage | " + " | ".join(f"{n:,} questions, s" for n in sizes) + f" | time grew (corpus grew {growth:.1f}x) |",
+        "|---|" + "---:|" * (len(sizes) + 1),
+    ]
     for stage in seconds[sizes[0]]:
         times = [seconds[n][stage] for n in sizes]
         lines.append(f"| {stage} | " + " | ".join(f"{t:.1f}" for t in times) + f" | {times[-1] / times[0]:.1f}x |")
@@ -288,6 +350,7 @@ def scaling_table(curve: dict[int, list[StageResult]]) -> str:
 def plot_scaling(curve: dict[int, list[StageResult]], path: Path) -> None:
     """Seconds against questions per stage, log-log, with a line of linear growth for reference."""
     import matplotlib  # imported here: only the plot needs it
+
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
@@ -298,8 +361,13 @@ def plot_scaling(curve: dict[int, list[StageResult]], path: Path) -> None:
         axes.plot(sizes, times, marker="o", label=stage)
     slowest = max(r.wall_seconds for r in curve[sizes[0]])
     axes.plot(sizes, [slowest * n / sizes[0] for n in sizes], linestyle="--", color="grey", label="linear growth")
-    axes.set(xscale="log", yscale="log", xlabel="questions", ylabel="wall seconds (launch to exit)",
-             title=f"stacktags stages on {machine()}")
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel="questions",
+        ylabel="wall seconds (launch to exit)",
+        title=f"stacktags stages on {machine()}",
+    )
     axes.title.set_fontsize(8)
     axes.legend(fontsize=8)
     axes.grid(True, which="both", alpha=0.3)
@@ -318,8 +386,10 @@ RUNS_LOG = Path(__file__).resolve().parent / "runs.jsonl"  # the history of reco
 
 def git_commit(root: Path) -> str:
     """The checkout's commit, with "+changes" when its tracked files differ from it."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30).stdout.strip()
+
     try:
         commit = git("rev-parse", "--short", "HEAD") or "unknown"
         return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
@@ -327,31 +397,50 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
-def publish(heading: str, command: str, facts: list[str], note: str, body: str, record: Path | None,
-            results: list[dict], root: Path) -> None:
+def publish(
+    heading: str,
+    command: str,
+    facts: list[str],
+    note: str,
+    body: str,
+    record: Path | None,
+    results: list[dict],
+    root: Path,
+) -> None:
     """Print a dated Markdown section (command, machine, facts, note, table); with `record`, also append the run to
     that JSON-lines log (benchmarks/runs.jsonl): the same facts, and the results as records, not as a table."""
-    recorded_at = datetime.now(timezone.utc)
+    recorded_at = datetime.now(UTC)
     commit = git_commit(root)
-    text = "\n".join([
-        f"### {recorded_at:%Y-%m-%d %H:%M} UTC: {heading}",
-        "",
-        f"- command: `{command}`",
-        f"- commit: {commit}",
-        f"- machine: {machine()}",
-        *[f"- {fact}" for fact in facts],
-        *([f"- note: {note}"] if note else []),
-        "",
-        body,
-        "",
-    ])
+    text = "\n".join(
+        [
+            f"### {recorded_at:%Y-%m-%d %H:%M} UTC: {heading}",
+            "",
+            f"- command: `{command}`",
+            f"- commit: {commit}",
+            f"- machine: {machine()}",
+            *[f"- {fact}" for fact in facts],
+            *([f"- note: {note}"] if note else []),
+            "",
+            body,
+            "",
+        ]
+    )
     print(text)
     if record:
-        entry = {"recorded_at": recorded_at.isoformat(timespec="seconds"), "heading": heading, "command": command,
-                 "commit": commit, "machine": machine(), "facts": facts, "note": note, "results": results}
+        entry = {
+            "recorded_at": recorded_at.isoformat(timespec="seconds"),
+            "heading": heading,
+            "command": command,
+            "commit": commit,
+            "machine": machine(),
+            "facts": facts,
+            "note": note,
+            "results": results,
+        }
         record.parent.mkdir(parents=True, exist_ok=True)
         with record.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
+
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ import random
 import re
 import sys
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 csv.field_size_limit(sys.maxsize)
@@ -29,8 +29,8 @@ csv.field_size_limit(sys.maxsize)
 QUESTION_HEADER = ["Id", "OwnerUserId", "CreationDate", "ClosedDate", "Score", "Title", "Body"]
 TAG_HEADER = ["Id", "Tag"]
 ANSWER_HEADER = ["Id", "OwnerUserId", "CreationDate", "ParentId", "Score", "Body"]
-FIRST_DATE = datetime(2008, 8, 1, tzinfo=timezone.utc)
-SPAN_SECONDS = int((datetime(2016, 10, 19, tzinfo=timezone.utc) - FIRST_DATE).total_seconds())
+FIRST_DATE = datetime(2008, 8, 1, tzinfo=UTC)
+SPAN_SECONDS = int((datetime(2016, 10, 19, tzinfo=UTC) - FIRST_DATE).total_seconds())
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9#+.\-]{2,}")
 
 
@@ -77,9 +77,11 @@ def generate(source: Source, questions: int, out: Path, seed: int, first_id: int
     out.mkdir(parents=True, exist_ok=True)
     counts = {"questions": 0, "tags": 0, "answers": 0}
     answer_id = first_id + questions  # answers are numbered after the questions, as on Stack Overflow
-    with (out / "Questions.csv").open("w", newline="", encoding="utf-8") as q_file, \
-            (out / "Tags.csv").open("w", newline="", encoding="utf-8") as t_file, \
-            (out / "Answers.csv").open("w", newline="", encoding="utf-8") as a_file:
+    with (
+        (out / "Questions.csv").open("w", newline="", encoding="utf-8") as q_file,
+        (out / "Tags.csv").open("w", newline="", encoding="utf-8") as t_file,
+        (out / "Answers.csv").open("w", newline="", encoding="utf-8") as a_file,
+    ):
         q_out, t_out, a_out = (csv.writer(f, lineterminator="\n") for f in (q_file, t_file, a_file))
         q_out.writerow(QUESTION_HEADER)
         t_out.writerow(TAG_HEADER)
@@ -96,8 +98,16 @@ def generate(source: Source, questions: int, out: Path, seed: int, first_id: int
             t_out.writerows([new_id, tag] for tag in tags)
             for answer in source.answers[(number, old_id)]:
                 a_score = answer[4] if answer[4] != "NA" else "0"
-                a_out.writerow([answer_id, answer[1], stamp(min(created + rng.randrange(86400 * 90), SPAN_SECONDS)),
-                                new_id, a_score, answer[5]])
+                a_out.writerow(
+                    [
+                        answer_id,
+                        answer[1],
+                        stamp(min(created + rng.randrange(86400 * 90), SPAN_SECONDS)),
+                        new_id,
+                        a_score,
+                        answer[5],
+                    ]
+                )
                 answer_id += 1
                 counts["answers"] += 1
             counts["questions"] += 1
@@ -106,10 +116,16 @@ def generate(source: Source, questions: int, out: Path, seed: int, first_id: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scripts/make-corpus", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", type=Path, action="append", required=True,
-                        help="a StackSample-format folder to draw real rows from (repeatable)")
+    parser = argparse.ArgumentParser(
+        prog="scripts/make-corpus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        required=True,
+        help="a StackSample-format folder to draw real rows from (repeatable)",
+    )
     parser.add_argument("--questions", type=int, required=True, help="how many questions (StackSample: 1264216)")
     parser.add_argument("--out", type=Path, required=True, help="folder for Questions.csv, Tags.csv, Answers.csv")
     parser.add_argument("--seed", type=int, default=1)

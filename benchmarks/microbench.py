@@ -15,6 +15,7 @@ import hashlib
 import json
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,16 +45,24 @@ def gradients(spark: SparkSession, args: argparse.Namespace) -> None:
     """pass_sums over one tiny block per core at (features x tags): what a pass costs besides its rows' products."""
     sc = spark.sparkContext
     labels = sp.csr_matrix(np.eye(10, args.tags, dtype=np.float32))
-    blocks = sc.parallelize(range(sc.defaultParallelism), sc.defaultParallelism).map(
-        lambda seed: Block(sp.random(10, args.features, density=0.01, format="csr", dtype=np.float32,
-                                     random_state=seed), labels)).cache()
+    blocks = (
+        sc.parallelize(range(sc.defaultParallelism), sc.defaultParallelism)
+        .map(
+            lambda seed: Block(
+                sp.random(10, args.features, density=0.01, format="csr", dtype=np.float32, random_state=seed), labels
+            )
+        )
+        .cache()
+    )
     blocks.count()
     theta = np.zeros((args.features + 1, args.tags), dtype=np.float32)
-    megabytes = theta.nbytes / 2 ** 20
+    megabytes = theta.nbytes / 2**20
     timed("an empty job", lambda: blocks.mapPartitions(lambda part: []).collect())
     for bands in args.bands:
-        timed(f"pass_sums: {sc.defaultParallelism} partitions' {megabytes:.0f} MB gradients in {bands} bands",
-              lambda: pass_sums(blocks, theta, bands))
+        timed(
+            f"pass_sums: {sc.defaultParallelism} partitions' {megabytes:.0f} MB gradients in {bands} bands",
+            partial(pass_sums, blocks, theta, bands),
+        )
 
 
 def thresholds(spark: SparkSession, args: argparse.Namespace) -> None:
@@ -64,8 +73,12 @@ def thresholds(spark: SparkSession, args: argparse.Namespace) -> None:
     predictor, classifier = predictor_of(model), classifier_of(model)
     tags = classifier.getOrDefault(classifier.tags)
     test_from = (info["params"] or {}).get("test_from")
-    rows = (spark.table(cfg.table(SILVER_TABLE)).where(in_split("validation", test_from))
-            .where(has_any_of("tags", tags)).cache())
+    rows = (
+        spark.table(cfg.table(SILVER_TABLE))
+        .where(in_split("validation", test_from))
+        .where(has_any_of("tags", tags))
+        .cache()
+    )
     print(f"model {version}: {len(tags)} tags, {rows.count()} validation rows", flush=True)
     for _ in range(3):
         started = time.monotonic()
@@ -103,22 +116,35 @@ def optimiser(spark: SparkSession, args: argparse.Namespace) -> None:
         own = time.monotonic() - started - evaluating[0]
         lbfgs.close()
         digest = hashlib.sha256(theta.tobytes()).hexdigest()[:16]
-        print(f"optimiser at {shape[0]:,} x {shape[1]}: {own / (passes - 1):.3f} s an iteration over {passes - 1}, "
-              f"theta {digest}", flush=True)
+        print(
+            f"optimiser at {shape[0]:,} x {shape[1]}: {own / (passes - 1):.3f} s an iteration over {passes - 1}, "
+            f"theta {digest}",
+            flush=True,
+        )
 
 
 BENCHMARKS = {"gradients": gradients, "thresholds": thresholds, "optimiser": optimiser}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scripts/microbench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/microbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
     parser.add_argument("--tags", type=int, default=250, help="gradients, optimiser: tags (columns)")
-    parser.add_argument("--features", type=int, default=131_684, help="gradients, optimiser: feature rows (131,684 "
-                                                                     "are used at 1.26M questions)")
-    parser.add_argument("--bands", type=int, nargs="+", default=[GRADIENT_BANDS],
-                        help="gradients: bands of rows each gradient is sent in (several: one timing each)")
+    parser.add_argument(
+        "--features",
+        type=int,
+        default=131_684,
+        help="gradients, optimiser: feature rows (131,684 are used at 1.26M questions)",
+    )
+    parser.add_argument(
+        "--bands",
+        type=int,
+        nargs="+",
+        default=[GRADIENT_BANDS],
+        help="gradients: bands of rows each gradient is sent in (several: one timing each)",
+    )
     parser.add_argument("--model-version", type=int, help="thresholds: the model (default: the newest)")
     config.add_common_arguments(parser)
     args = parser.parse_args(argv)

@@ -12,8 +12,8 @@ With several --source folders, their CSV files are joined into one folder first 
    the BeautifulSoup text of the body, OneVsRestClassifier(LogisticRegression(solver='liblinear')), threshold 0.5.
 3. Both sets of predictions are scored by the same code (stacktags.metrics) and printed as one table; with more
    tags than train.tags_per_fit, a second table gives micro- and macro-F1 per group of tags (most frequent first),
-   the groups the estimator learns one after the other. --record appends them to benchmarks/runs.jsonl with the date, the
-   command and the settings.
+   the groups the estimator learns one after the other. --record appends them to benchmarks/runs.jsonl with the date,
+   the command and the settings.
 
 The warehouse's tables are read with the `deltalake` package; the metrics run in a plain local SparkSession.
 """
@@ -31,11 +31,12 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from stacktags import config
 from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_measured
+from benchmarks.seed import seed_predictions, seed_text
+from stacktags import config
 from stacktags.evaluate import reports_dir
 from stacktags.metrics import Metrics, evaluate_predictions
-from benchmarks.seed import seed_predictions, seed_text
+
 
 @dataclass
 class Approach:
@@ -66,8 +67,10 @@ def joined_source(sources: list[Path], folder: Path) -> Path:
                         # a header-only file may lack its newline: the next file's rows must not run into it
                         out.write(header if header.endswith(b"\n") else header + b"\n")
                     elif header.rstrip(b"\r\n") != first_header.rstrip(b"\r\n"):
-                        raise ValueError(f"{source / name}: header {header.strip()!r} differs from "
-                                         f"{sources[0] / name}'s {first_header.strip()!r}")
+                        raise ValueError(
+                            f"{source / name}: header {header.strip()!r} differs from "
+                            f"{sources[0] / name}'s {first_header.strip()!r}"
+                        )
                     shutil.copyfileobj(part, out)
                     if part.tell() > len(header):
                         part.seek(-1, 2)
@@ -102,16 +105,27 @@ def score_rows(spark: SparkSession, rows: pd.DataFrame, tags: list[str]) -> Metr
     return evaluate_predictions(frame, tags)
 
 
-COLUMNS = [("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"), ("P@1", "p_at_1"), ("P@3", "p_at_3"),
-           ("R@5", "r_at_5"), ("Jaccard", "jaccard"), ("Hamming", "hamming_loss"), ("subset acc.", "subset_accuracy")]
+COLUMNS = [
+    ("micro-F1", "micro_f1"),
+    ("macro-F1", "macro_f1"),
+    ("P@1", "p_at_1"),
+    ("P@3", "p_at_3"),
+    ("R@5", "r_at_5"),
+    ("Jaccard", "jaccard"),
+    ("Hamming", "hamming_loss"),
+    ("subset acc.", "subset_accuracy"),
+]
 
 
 def table(approaches: list[Approach]) -> str:
-    lines = ["| approach | " + " | ".join(label for label, _ in COLUMNS) + " | train rows | fit s |",
-             "|---|" + "---:|" * (len(COLUMNS) + 2)]
+    lines = [
+        "| approach | " + " | ".join(label for label, _ in COLUMNS) + " | train rows | fit s |",
+        "|---|" + "---:|" * (len(COLUMNS) + 2),
+    ]
     for a in approaches:
-        figures = " | ".join(f"{a.overall[key]:.4f}" if key == "hamming_loss" else f"{a.overall[key]:.3f}"
-                             for _, key in COLUMNS)
+        figures = " | ".join(
+            f"{a.overall[key]:.4f}" if key == "hamming_loss" else f"{a.overall[key]:.3f}" for _, key in COLUMNS
+        )
         lines.append(f"| {a.name} | {figures} | {a.train_rows:,} | {a.fit_seconds:.0f} |")
     return "\n".join(lines)
 
@@ -127,8 +141,10 @@ def group_table(approaches: list[Approach], group_size: int) -> str:
     """Micro- and macro-F1 per group of group_size tags, in the model's tag order."""
     count = len(approaches[0].per_tag)
     groups = [(first, min(first + group_size, count)) for first in range(0, count, group_size)]
-    lines = ["| approach | " + " | ".join(f"tags {a + 1}-{b}: micro-F1 | macro-F1" for a, b in groups) + " |",
-             "|---|" + "---:|---:|" * len(groups)]
+    lines = [
+        "| approach | " + " | ".join(f"tags {a + 1}-{b}: micro-F1 | macro-F1" for a, b in groups) + " |",
+        "|---|" + "---:|---:|" * len(groups),
+    ]
     for a in approaches:
         cells = [f"{figure:.3f}" for first, last in groups for figure in band_figures(a.per_tag[first:last])]
         lines.append(f"| {a.name} | " + " | ".join(cells) + " |")
@@ -136,17 +152,33 @@ def group_table(approaches: list[Approach], group_size: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scripts/quality.sh", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/quality.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument("--source", type=Path, action="append", required=True,
-                        help="a StackSample-format folder with tags (repeatable: the folders' rows together)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        required=True,
+        help="a StackSample-format folder with tags (repeatable: the folders' rows together)",
+    )
     parser.add_argument("--target", default="local")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a setting for the pipeline, e.g. train.reg_param=1e-6 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting for the pipeline, e.g. train.reg_param=1e-6 (repeatable)",
+    )
     parser.add_argument("--work", type=Path, help="scratch folder (default var/quality/<source folder name>)")
-    parser.add_argument("--record", type=Path, nargs="?", const=RUNS_LOG,
-                        help="append the run to this JSON-lines log (default: benchmarks/runs.jsonl)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        nargs="?",
+        const=RUNS_LOG,
+        help="append the run to this JSON-lines log (default: benchmarks/runs.jsonl)",
+    )
     parser.add_argument("--note", default="", help="a line to record with the results")
     args = parser.parse_args(argv)
 
@@ -160,42 +192,82 @@ def main(argv: list[str] | None = None) -> None:
     source = sources[0] if len(sources) == 1 else joined_source(sources, work / "source")
     cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse), settings=args.set)
 
-    command = [str(root / "scripts" / "submit.sh"), "pipeline", "--target", args.target, "--warehouse",
-               str(warehouse), "--source", str(source), *[f"--set={s}" for s in args.set]]
+    command = [
+        str(root / "scripts" / "submit.sh"),
+        "pipeline",
+        "--target",
+        args.target,
+        "--warehouse",
+        str(warehouse),
+        "--source",
+        str(source),
+        *[f"--set={s}" for s in args.set],
+    ]
     print(f"[quality] {shlex.join(command)}", file=sys.stderr, flush=True)
     pipeline_seconds, _, _, _ = run_measured(command, work / "pipeline.log")
 
     model = newest_model(warehouse, cfg.database)
     report = json.loads((reports_dir(cfg) / f"v{model['version']}" / "metrics.json").read_text())
     tags = [t["tag"] for t in report["per_tag"]]
-    ours = Approach(f"stacktags (model {model['version']})", report["overall"], report["per_tag"],
-                    int(model["params"]["train_rows"]), float(model["params"]["fit_seconds"]))
+    ours = Approach(
+        f"stacktags (model {model['version']})",
+        report["overall"],
+        report["per_tag"],
+        int(model["params"]["train_rows"]),
+        float(model["params"]["fit_seconds"]),
+    )
 
     print("[quality] the seed's approach (scikit-learn) on the same split", file=sys.stderr, flush=True)
     train, test = split_rows(warehouse, cfg.database, tags)
     seed_rows, seed_fit = seed_predictions(train, test, tags)
-    spark = (SparkSession.builder.master("local[2]").appName("stacktags-quality")
-             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("stacktags-quality")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
     try:
         seed_metrics = score_rows(spark, seed_rows, tags)
-        seed = Approach("seed: TF-IDF 5000 + one-vs-rest liblinear, 0.5", seed_metrics.overall, seed_metrics.per_tag,
-                        len(train), seed_fit)
+        seed = Approach(
+            "seed: TF-IDF 5000 + one-vs-rest liblinear, 0.5",
+            seed_metrics.overall,
+            seed_metrics.per_tag,
+            len(train),
+            seed_fit,
+        )
     finally:
         spark.stop()
 
     train_settings = {k: v for k, v in cfg.section("train").items() if k != "models_dir"}
-    facts = [f"train settings: {', '.join(f'{k}={v}' for k, v in train_settings.items())}",
-             f"test split: {int(report['overall']['rows']):,} questions with at least one of the {len(tags)} tags; "
-             f"whole pipeline {pipeline_seconds:.0f} s"]
+    facts = [
+        f"train settings: {', '.join(f'{k}={v}' for k, v in train_settings.items())}",
+        f"test split: {int(report['overall']['rows']):,} questions with at least one of the {len(tags)} tags; "
+        f"whole pipeline {pipeline_seconds:.0f} s",
+    ]
     tables = [table([ours, seed])]
     group_size = int(cfg.require("train", "tags_per_fit"))
     if 0 < group_size < len(tags):
         tables.append(group_table([ours, seed], group_size))
-    publish(f"quality on {' + '.join(source.name for source in sources)}", invocation("scripts/quality.sh", argv, root),
-            facts, args.note, "\n\n".join(tables), args.record,
-            [{"approach": a.name, "overall": a.overall, "per_tag": a.per_tag, "train_rows": a.train_rows,
-              "fit_seconds": a.fit_seconds}
-             for a in (ours, seed)], root)
+    publish(
+        f"quality on {' + '.join(source.name for source in sources)}",
+        invocation("scripts/quality.sh", argv, root),
+        facts,
+        args.note,
+        "\n\n".join(tables),
+        args.record,
+        [
+            {
+                "approach": a.name,
+                "overall": a.overall,
+                "per_tag": a.per_tag,
+                "train_rows": a.train_rows,
+                "fit_seconds": a.fit_seconds,
+            }
+            for a in (ours, seed)
+        ],
+        root,
+    )
 
 
 if __name__ == "__main__":

@@ -41,11 +41,13 @@ def seed_predictions(train: pd.DataFrame, test: pd.DataFrame, tags: list[str]) -
     probabilities = classifier.predict_proba(vectorizer.transform(test["text"]))
     names = np.array(binarizer.classes_)
     order = np.argsort(-probabilities, axis=1)[:, :RANKED]
-    rows = pd.DataFrame({
-        "truth": test["tags"].map(list).tolist(),
-        "predicted": [list(names[p >= SEED_THRESHOLD]) for p in probabilities],
-        "ranked": [list(names[o]) for o in order],
-    })
+    rows = pd.DataFrame(
+        {
+            "truth": test["tags"].map(list).tolist(),
+            "predicted": [list(names[p >= SEED_THRESHOLD]) for p in probabilities],
+            "ranked": [list(names[o]) for o in order],
+        }
+    )
     return rows, fit_seconds
 
 
@@ -54,8 +56,9 @@ def seed_end_to_end(corpus: Path, num_tags: int = 100, test_fraction: float = 0.
     text is prepared as in seed_text, a random 80/20 split of the questions with one of the top num_tags tags, fit,
     predict the test rows. Returns the number of questions read and the seconds taken."""
     started = time.monotonic()
-    questions = pd.read_csv(corpus / "Questions.csv", usecols=["Id", "Title", "Body"], dtype={"Id": "int64"},
-                            keep_default_na=False)
+    questions = pd.read_csv(
+        corpus / "Questions.csv", usecols=["Id", "Title", "Body"], dtype={"Id": "int64"}, keep_default_na=False
+    )
     tags = pd.read_csv(corpus / "Tags.csv", dtype={"Id": "int64", "Tag": str}, keep_default_na=False)
     top = tags["Tag"].value_counts().index[:num_tags].tolist()
     per_question = tags[tags["Tag"].isin(top)].groupby("Id")["Tag"].apply(list).rename("tags")
@@ -67,8 +70,9 @@ def seed_end_to_end(corpus: Path, num_tags: int = 100, test_fraction: float = 0.
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.seed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.seed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("corpus", type=Path, help="a StackSample-format folder")
     args = parser.parse_args(argv)
     questions, seconds = seed_end_to_end(args.corpus)

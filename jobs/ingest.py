@@ -13,10 +13,14 @@ from stacktags.stages import run_ingest
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", required=True,
-                        help="folder with Questions.csv, Tags.csv and optionally Answers.csv (local, s3://, hdfs://)")
-    parser.add_argument("--encoding", help="file encoding: UTF-8, or latin-1 for the Kaggle download "
-                                           "(default: [ingest] encoding)")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="folder with Questions.csv, Tags.csv and optionally Answers.csv (local, s3://, hdfs://)",
+    )
+    parser.add_argument(
+        "--encoding", help="file encoding: UTF-8, or latin-1 for the Kaggle download (default: [ingest] encoding)"
+    )
     config.add_common_arguments(parser)
     return parser.parse_args(argv)
 

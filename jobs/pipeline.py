@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     trained = run_train(spark, cfg)
     evaluated = run_evaluate(spark, cfg, trained.version)
     scored = run_score(spark, cfg, args.score_source or cfg.table("questions_raw"), trained.version)
-    print("\n".join(["", ingested.summary(), cleaned.summary(), trained.summary(), evaluated.summary(),
-                     scored.summary()]))
+    print(
+        "\n".join(["", ingested.summary(), cleaned.summary(), trained.summary(), evaluated.summary(), scored.summary()])
+    )
 
 
 if __name__ == "__main__":

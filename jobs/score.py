@@ -12,9 +12,12 @@ from stacktags.stages import run_score
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", required=True,
-                        help="questions to score: a table name (stackoverflow.questions_raw), a Delta folder, or a "
-                             "folder holding a StackSample Questions.csv (local, s3://, hdfs://)")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="questions to score: a table name (stackoverflow.questions_raw), a Delta folder, or a "
+        "folder holding a StackSample Questions.csv (local, s3://, hdfs://)",
+    )
     parser.add_argument("--model-version", type=int, help="default: the newest model in the models table")
     config.add_common_arguments(parser)
     return parser.parse_args(argv)

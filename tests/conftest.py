@@ -28,8 +28,9 @@ def csv_row_count(path: Path, encoding: str = "utf-8") -> int:
 
 
 def test_config(warehouse: Path, database: str, *settings: str) -> config.Config:
-    return config.load(ROOT / "conf" / "local.toml", warehouse=str(warehouse), database=database,
-                       settings=[*TEST_SETTINGS, *settings])
+    return config.load(
+        ROOT / "conf" / "local.toml", warehouse=str(warehouse), database=database, settings=[*TEST_SETTINGS, *settings]
+    )
 
 
 test_config.__test__ = False  # a helper, not a test
@@ -50,10 +51,12 @@ def spark(warehouse):
 @pytest.fixture
 def fresh_cfg(spark, warehouse):
     """A config whose database is new and empty, so each test starts from nothing."""
+
     def make(*settings: str) -> config.Config:
         cfg = test_config(warehouse, f"t_{uuid.uuid4().hex[:10]}", *settings)
         spark.sql(f"CREATE DATABASE {cfg.database}")
         return cfg
+
     return make
 
 

@@ -12,18 +12,62 @@ from benchmarks.bench import StageResult, plot_scaling, run_measured, scaling_ta
 from benchmarks.microbench import gradients, optimiser
 
 STAGES = ["ingest", "clean", "train", "train-1000", "evaluate", "score", "seed"]
-QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.warm_start_iter=5",
-         "--set", "train.max_iter=10"]
+QUICK = [
+    "--set",
+    "train.num_tags=20",
+    "--set",
+    "train.num_features=32768",
+    "--set",
+    "train.warm_start_iter=5",
+    "--set",
+    "train.max_iter=10",
+]
 
 
 def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
     corpus, record = tmp_path / "corpus", tmp_path / "runs.jsonl"
-    subprocess.run([sys.executable, "-m", "benchmarks.corpus", "--source", str(SAMPLE), "--questions", "300",
-                    "--out", str(corpus), "--seed", "1"], check=True, cwd=ROOT, timeout=300)
-    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--root", str(ROOT), "--corpus", str(corpus),
-                             "--stages", ",".join(STAGES), "--work", str(tmp_path / "bench"), "--record",
-                             str(record), "--note", "CI smoke test", *QUICK],
-                            capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.corpus",
+            "--source",
+            str(SAMPLE),
+            "--questions",
+            "300",
+            "--out",
+            str(corpus),
+            "--seed",
+            "1",
+        ],
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench",
+            "--root",
+            str(ROOT),
+            "--corpus",
+            str(corpus),
+            "--stages",
+            ",".join(STAGES),
+            "--work",
+            str(tmp_path / "bench"),
+            "--record",
+            str(record),
+            "--note",
+            "CI smoke test",
+            *QUICK,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     printed = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [cells[1].strip() for cells in printed[1:]] == STAGES and printed[0][7].strip() == "probe s"
@@ -52,10 +96,15 @@ def test_a_stage_past_its_time_limit_is_stopped_and_reported_as_a_lower_bound(tm
 
 
 def test_scaling_table_and_plot_show_seconds_against_questions(tmp_path):
-    curve = {n: [StageResult("ingest", n, n / 1000, 0, 0), StageResult("train", n, 5 + n / 500, 0, 0)]
-             for n in (1000, 3000, 12000)}
+    curve = {
+        n: [StageResult("ingest", n, n / 1000, 0, 0), StageResult("train", n, 5 + n / 500, 0, 0)]
+        for n in (1000, 3000, 12000)
+    }
     text = scaling_table(curve)
-    assert "| stage | 1,000 questions, s | 3,000 questions, s | 12,000 questions, s | time grew (corpus grew 12.0x) |" in text
+    assert (
+        "| stage | 1,000 questions, s | 3,000 questions, s | 12,000 questions, s | time grew (corpus grew 12.0x) |"
+        in text
+    )
     assert "| ingest | 1.0 | 3.0 | 12.0 | 12.0x |" in text
     assert "| train | 7.0 | 11.0 | 29.0 | 4.1x |" in text
     plot_scaling(curve, tmp_path / "scaling.png")

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 from chispa import assert_df_equality
+from conftest import ROOT, SAMPLE, SHARED_DATA, job_arguments, load_job, test_config
 from pyspark.sql import functions as F
 
-from conftest import ROOT, SAMPLE, SHARED_DATA, job_arguments, load_job, test_config
 from stacktags.clean import question_facts, rows_of_split, split_fractions, split_of
 from stacktags.config import ConfigError, load
 from stacktags.text import text_preparation
@@ -43,9 +43,13 @@ def test_split_fractions_must_sum_to_one():
 
 
 def test_time_based_split_tests_on_the_newest_questions(spark):
-    rows = [(1, datetime(2014, 5, 1), "train"), (2, datetime(2014, 12, 31, 23, 59), "test"),
-            (3, datetime(2014, 6, 1), "validation"), (4, datetime(2015, 1, 1), "train"),
-            (5, datetime(2016, 3, 1), "validation")]
+    rows = [
+        (1, datetime(2014, 5, 1), "train"),
+        (2, datetime(2014, 12, 31, 23, 59), "test"),
+        (3, datetime(2014, 6, 1), "validation"),
+        (4, datetime(2015, 1, 1), "train"),
+        (5, datetime(2016, 3, 1), "validation"),
+    ]
     data = spark.createDataFrame(rows, "Id long, creation_date timestamp, split string")
 
     def ids(split, test_from=None):
@@ -59,10 +63,13 @@ def test_time_based_split_tests_on_the_newest_questions(spark):
 
 def test_question_facts(spark):
     questions = spark.createDataFrame(
-        [(1, "t1", "<p>b1</p>", 11, datetime(2010, 1, 1), 3, None),
-         (2, "t2", "<p>b2</p>", 22, datetime(2011, 1, 1), -1, datetime(2011, 2, 1))],
+        [
+            (1, "t1", "<p>b1</p>", 11, datetime(2010, 1, 1), 3, None),
+            (2, "t2", "<p>b2</p>", 22, datetime(2011, 1, 1), -1, datetime(2011, 2, 1)),
+        ],
         "Id bigint, Title string, Body string, row_hash bigint, CreationDate timestamp, Score int, "
-        "ClosedDate timestamp")
+        "ClosedDate timestamp",
+    )
     tags = spark.createDataFrame([(1, "python"), (1, "c#"), (1, "python"), (3, "orphan")], "Id bigint, Tag string")
     answers = spark.createDataFrame([(10, 1), (11, 1), (12, 9)], "Id bigint, ParentId bigint")
     facts = {r["Id"]: r for r in question_facts(questions, tags, answers, FRACTIONS).collect()}
@@ -90,7 +97,8 @@ def test_sample_to_silver(spark, sample_cfg):
             expected[int(row["Id"])].add(row["Tag"])
     got = {r["Id"]: r["tags"] for r in silver.select("Id", "tags").collect()}
     assert got == {qid: sorted(tags) for qid, tags in expected.items()} | {
-        qid: [] for qid in got if qid not in expected}
+        qid: [] for qid in got if qid not in expected
+    }
     splits = {r["split"]: r["count"] for r in silver.groupBy("split").count().collect()}
     assert set(splits) == {"train", "validation", "test"} and 1250 < splits["train"] < 1550
     assert silver.where(F.size("title_tokens") == 0).count() == 0

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from stacktags import config
 
 
@@ -26,12 +26,17 @@ def test_command_line_paths_are_relative_to_the_current_directory(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     cfg = config.load(ROOT / "conf" / "local.toml", warehouse="here", database="other")
     assert (cfg.warehouse, cfg.database, cfg.table("questions_raw")) == (
-        str(tmp_path / "here"), "other", "other.questions_raw")
+        str(tmp_path / "here"),
+        "other",
+        "other.questions_raw",
+    )
 
 
 def test_set_overrides_any_setting_with_toml_values():
-    cfg = config.load(ROOT / "conf" / "local.toml", settings=[
-        "ingest.max_body_bytes=2048", "spark.spark.sql.shuffle.partitions=4", "ingest.encoding=latin-1"])
+    cfg = config.load(
+        ROOT / "conf" / "local.toml",
+        settings=["ingest.max_body_bytes=2048", "spark.spark.sql.shuffle.partitions=4", "ingest.encoding=latin-1"],
+    )
     assert cfg.get("ingest", "max_body_bytes") == 2048
     assert cfg.get("ingest", "encoding") == "latin-1"
     assert config.spark_properties(cfg)["spark.sql.shuffle.partitions"] == "4"
@@ -52,17 +57,20 @@ def test_missing_or_invalid_conf_file_is_a_clear_error(tmp_path):
         _ = config.load(write_conf(tmp_path, "[catalog]\n")).database
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("train.num_tagz=5", r"--set train.num_tagz=5: unknown setting train.num_tagz; did you mean train.num_tags\?"),
-    ("trian.num_tags=5", r"unknown section \[trian\]; did you mean train\?"),
-    ("nothing.like.this=5", r"unknown section \[nothing\]$"),
-    ("catalog.warehose=/x", r"did you mean catalog.warehouse\?"),
-    ("spark.sql.shuffle.partitions=4", r"\[spark\] holds Spark properties.*did you mean spark.spark.sql.shuffle"),
-    ("train.num_tags=many", r"train.num_tags must be an integer, got 'many'"),
-    ("train.bigrams=1", r"train.bigrams must be true or false, got 1"),
-    ("train.reg_param=fast", r"train.reg_param must be a number"),
-    ("train.classifier=mlib", r"train.classifier must be one of lockstep, mllib, got 'mlib'; did you mean mllib\?"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("train.num_tagz=5", r"--set train.num_tagz=5: unknown setting train.num_tagz; did you mean train.num_tags\?"),
+        ("trian.num_tags=5", r"unknown section \[trian\]; did you mean train\?"),
+        ("nothing.like.this=5", r"unknown section \[nothing\]$"),
+        ("catalog.warehose=/x", r"did you mean catalog.warehouse\?"),
+        ("spark.sql.shuffle.partitions=4", r"\[spark\] holds Spark properties.*did you mean spark.spark.sql.shuffle"),
+        ("train.num_tags=many", r"train.num_tags must be an integer, got 'many'"),
+        ("train.bigrams=1", r"train.bigrams must be true or false, got 1"),
+        ("train.reg_param=fast", r"train.reg_param must be a number"),
+        ("train.classifier=mlib", r"train.classifier must be one of lockstep, mllib, got 'mlib'; did you mean mllib\?"),
+    ],
+)
 def test_an_unknown_or_mistyped_setting_stops_at_start_with_the_nearest_valid_one(setting, message):
     with pytest.raises(config.ConfigError, match=message):
         config.load(ROOT / "conf" / "local.toml", settings=[setting])
@@ -70,15 +78,19 @@ def test_an_unknown_or_mistyped_setting_stops_at_start_with_the_nearest_valid_on
 
 def test_an_unknown_key_in_a_conf_file_is_refused_with_the_files_name(tmp_path):
     path = write_conf(tmp_path, '[catalog]\ndatabase = "so"\n[train]\nmax_itre = 3\n')
-    with pytest.raises(config.ConfigError, match=rf"{path}: unknown setting train.max_itre; did you mean train.max_iter"):
+    with pytest.raises(
+        config.ConfigError, match=rf"{path}: unknown setting train.max_itre; did you mean train.max_iter"
+    ):
         config.load(path)
     with pytest.raises(config.ConfigError, match="outside any section"):
-        config.load(write_conf(tmp_path, 'num_tags = 3\n'))
+        config.load(write_conf(tmp_path, "num_tags = 3\n"))
 
 
 def test_a_target_file_extends_its_base_and_overrides_it(tmp_path):
     (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "common.toml").write_text('[train]\nnum_tags = 10\nmax_iter = 3\n[ingest]\nencoding = "UTF-8"\n')
+    (tmp_path / "conf" / "common.toml").write_text(
+        '[train]\nnum_tags = 10\nmax_iter = 3\n[ingest]\nencoding = "UTF-8"\n'
+    )
     path = write_conf(tmp_path, 'base = "common.toml"\n[catalog]\ndatabase = "so"\n[train]\nmax_iter = 4\n')
     cfg = config.load(path, settings=["ingest.encoding=latin-1"])
     assert cfg.section("train") == {"num_tags": 10, "max_iter": 4} and cfg.get("ingest", "encoding") == "latin-1"
@@ -99,28 +111,43 @@ def test_the_stages_defaults_are_the_conf_defaults():
     """A stage built without arguments behaves as the train job with conf/defaults.toml."""
     from stacktags.features import QuestionHashingTF
     from stacktags.multilabel import MultilabelLogisticRegression
+
     train = config.load(ROOT / "conf" / "local.toml").section("train")
     hashing, estimator = QuestionHashingTF(), MultilabelLogisticRegression()
-    assert {"num_features": hashing.getNumFeatures(), "title_weight": hashing.getOrDefault("titleWeight"),
-            "bigrams": hashing.getOrDefault("withBigrams"),
-            "distinct_terms": hashing.getOrDefault("distinctTerms")} == {
-        key: train[key] for key in ("num_features", "title_weight", "bigrams", "distinct_terms")}
-    params = {"classifier": "solver", "num_tags": "numTags", "max_iter": "maxIter", "reg_param": "regParam",
-              "warm_start_rows": "warmStartRows", "warm_start_iter": "warmStartIter", "tags_per_fit": "tagsPerFit",
-              "other_rows_rate": "otherRowsRate", "max_tags": "maxTags", "mllib_parallelism": "parallelism"}
+    assert {
+        "num_features": hashing.getNumFeatures(),
+        "title_weight": hashing.getOrDefault("titleWeight"),
+        "bigrams": hashing.getOrDefault("withBigrams"),
+        "distinct_terms": hashing.getOrDefault("distinctTerms"),
+    } == {key: train[key] for key in ("num_features", "title_weight", "bigrams", "distinct_terms")}
+    params = {
+        "classifier": "solver",
+        "num_tags": "numTags",
+        "max_iter": "maxIter",
+        "reg_param": "regParam",
+        "warm_start_rows": "warmStartRows",
+        "warm_start_iter": "warmStartIter",
+        "tags_per_fit": "tagsPerFit",
+        "other_rows_rate": "otherRowsRate",
+        "max_tags": "maxTags",
+        "mllib_parallelism": "parallelism",
+    }
     assert {key: estimator.getOrDefault(param) for key, param in params.items()} == {key: train[key] for key in params}
 
 
 def test_local_properties_give_delta_and_an_embedded_catalog_in_the_warehouse(tmp_path):
-    cfg = config.load(ROOT / "conf" / "local.toml", warehouse="/tmp/wh",
-                      settings=[f"jars.resolved={tmp_path / 'none.json'}"])  # not resolved yet: Maven packages
+    cfg = config.load(
+        ROOT / "conf" / "local.toml", warehouse="/tmp/wh", settings=[f"jars.resolved={tmp_path / 'none.json'}"]
+    )  # not resolved yet: Maven packages
     props = config.spark_properties(cfg)
     assert props["spark.sql.extensions"] == config.DELTA_EXTENSION
     assert props["spark.sql.catalog.spark_catalog"] == config.DELTA_CATALOG
     assert props["spark.sql.catalogImplementation"] == "hive"
     assert props["spark.sql.warehouse.dir"] == "/tmp/wh"
-    assert props["spark.hadoop.javax.jdo.option.ConnectionURL"] == \
-        "jdbc:derby:;databaseName=/tmp/wh/metastore_db;create=true"
+    assert (
+        props["spark.hadoop.javax.jdo.option.ConnectionURL"]
+        == "jdbc:derby:;databaseName=/tmp/wh/metastore_db;create=true"
+    )
     assert "-Dderby.system.home=/tmp/wh" in props["spark.driver.extraJavaOptions"]
     assert props["spark.jars.packages"] == "io.delta:delta-spark_4.1_2.13:4.2.0"
     assert "org.apache.hadoop:hadoop-client-runtime" in props["spark.jars.excludes"].split(",")  # Spark ships it
@@ -149,12 +176,15 @@ def test_an_external_metastore_gets_no_derby_settings():
 def test_the_driver_gets_the_log_settings_and_the_class_archive_beside_the_conf_file(tmp_path):
     path = write_conf(tmp_path, '[jvm]\nlog_config = "log4j2.properties"\nclass_archive = "../var/jvm/c.jsa"\n')
     options = config.spark_properties(config.load(path, warehouse="/tmp/wh"))["spark.driver.extraJavaOptions"].split()
-    assert options[:2] == ["-Dderby.system.home=/tmp/wh",
-                           f"-Dlog4j2.configurationFile={tmp_path}/conf/log4j2.properties"]
+    assert options[:2] == [
+        "-Dderby.system.home=/tmp/wh",
+        f"-Dlog4j2.configurationFile={tmp_path}/conf/log4j2.properties",
+    ]
     assert f"-XX:SharedArchiveFile={tmp_path}/var/jvm/c.jsa" in options
     assert "-Xlog:cds=off" in options  # a missing or stale archive is skipped quietly, not printed on stdout
-    bare = config.spark_properties(config.load(write_conf(tmp_path / "b", "[catalog]\nmetastore = 'external'\n"),
-                                               warehouse="/tmp/wh"))
+    bare = config.spark_properties(
+        config.load(write_conf(tmp_path / "b", "[catalog]\nmetastore = 'external'\n"), warehouse="/tmp/wh")
+    )
     assert "spark.driver.extraJavaOptions" not in bare
 
 

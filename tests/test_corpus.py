@@ -3,6 +3,7 @@
 import csv
 
 from conftest import SAMPLE
+
 from benchmarks.corpus import Source, generate
 
 
@@ -22,7 +23,9 @@ def test_corpus_is_stacksample_shaped_and_deterministic(tmp_path):
 
     questions, tags, answers = (rows(tmp_path / "a" / n) for n in ("Questions.csv", "Tags.csv", "Answers.csv"))
     assert questions[0] == ["Id", "OwnerUserId", "CreationDate", "ClosedDate", "Score", "Title", "Body"]
-    assert [len(questions) - 1, len(tags) - 1, len(answers) - 1] == [counts[k] for k in ("questions", "tags", "answers")]
+    assert [len(questions) - 1, len(tags) - 1, len(answers) - 1] == [
+        counts[k] for k in ("questions", "tags", "answers")
+    ]
     ids = [int(q[0]) for q in questions[1:]]
     assert ids == list(range(1, 501))
     assert all(q[2][:4].isdigit() and "2008" <= q[2][:4] <= "2016" for q in questions[1:])

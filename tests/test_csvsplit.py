@@ -4,20 +4,20 @@ own CSV reader on the real sample, the faulty fixture and a latin-1 file."""
 import pyarrow.fs as pafs
 import pytest
 from chispa import assert_df_equality
+from conftest import FIXTURES, SAMPLE
 from pyspark.sql import functions as F
 
-from conftest import FIXTURES, SAMPLE
 from stacktags import csvsplit
 from stacktags.ingest import CORRUPT_RECORD, QUESTIONS, SOURCE_FILES, qualified_uri, read_with_spark_csv
 
 # Quoted newlines (LF and CRLF), doubled quotes, a quote at a range edge, an empty quoted field, a short record,
 # and no newline at the end.
 TRICKY = (
-    'Id,Title,Body\n'
+    "Id,Title,Body\n"
     '1,"a ""quoted"" title","<p>line one\nline two</p>"\n'
     '2,plain,"<pre>x = ""\r\n\r\n""</pre>"\r\n'
     '3,"",\n'
-    '4,short\n'
+    "4,short\n"
     '5,"comma, inside","""\n"""\n'
     '6,last,"no newline at the end"'
 )
@@ -38,8 +38,12 @@ def test_ranges_of_any_size_hold_every_record_once_and_whole(tmp_path, max_bytes
     path.write_bytes(TRICKY.encode())
     pieces = records_of(path, max_bytes)
     assert b"".join(pieces) == TRICKY.encode().split(b"\n", 1)[1]  # all but the header, in order, nothing twice
-    rows = [row for piece in pieces for batch in csvsplit.parse_records(piece, ["Id", "Title", "Body"], "bad")
-            for row in batch.to_pylist()]
+    rows = [
+        row
+        for piece in pieces
+        for batch in csvsplit.parse_records(piece, ["Id", "Title", "Body"], "bad")
+        for row in batch.to_pylist()
+    ]
     assert sorted(rows, key=lambda r: r["Id"] or r["bad"]) == [
         {"Id": "1", "Title": 'a "quoted" title', "Body": "<p>line one\nline two</p>", "bad": None},
         {"Id": "2", "Title": "plain", "Body": '<pre>x = "\r\n\r\n"</pre>', "bad": None},
@@ -82,7 +86,9 @@ def comparable(df):
     return df.select(*[F.when(F.col(CORRUPT_RECORD).isNull(), F.col(c)).alias(c) for c in fields], CORRUPT_RECORD)
 
 
-@pytest.mark.parametrize("folder, encoding", [(SAMPLE, "UTF-8"), (FIXTURES / "faulty", "UTF-8"), ("latin1", "ISO-8859-1")])
+@pytest.mark.parametrize(
+    "folder, encoding", [(SAMPLE, "UTF-8"), (FIXTURES / "faulty", "UTF-8"), ("latin1", "ISO-8859-1")]
+)
 def test_same_rows_as_sparks_csv_reader(spark, tmp_path, folder, encoding):
     if folder == "latin1":
         folder = tmp_path
@@ -96,8 +102,9 @@ def test_same_rows_as_sparks_csv_reader(spark, tmp_path, folder, encoding):
             if not path.exists():
                 continue
             uri = qualified_uri(spark, str(path))
-            split = csvsplit.read_csv_split(spark, csvsplit.arrow_location(uri), source.columns, CORRUPT_RECORD,
-                                            encoding)
+            split = csvsplit.read_csv_split(
+                spark, csvsplit.arrow_location(uri), source.columns, CORRUPT_RECORD, encoding
+            )
             whole = read_with_spark_csv(spark, uri, source.columns, encoding).drop("source_file")
             assert split.rdd.getNumPartitions() == len(csvsplit.plan_ranges(path.stat().st_size, 64 * 1024))
             assert_df_equality(comparable(split), comparable(whole), ignore_row_order=True)
@@ -108,6 +115,7 @@ def test_same_rows_as_sparks_csv_reader(spark, tmp_path, folder, encoding):
 def test_a_file_system_pyarrow_cannot_open_is_read_by_spark(spark, monkeypatch):
     monkeypatch.setattr(csvsplit, "arrow_location", lambda uri: None)
     from stacktags.ingest import read_as_strings
+
     rows = read_as_strings(spark, str(SAMPLE / "Questions.csv"), QUESTIONS.columns, "UTF-8")
     assert "csv" in rows._jdf.queryExecution().optimizedPlan().toString().lower()
     assert rows.count() == 2000

@@ -5,10 +5,10 @@ import itertools
 
 import pytest
 from chispa import assert_df_equality
+from conftest import SAMPLE
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import HashingTF
 
-from conftest import SAMPLE
 from stacktags.features import QuestionHashingTF, feature_stages
 from stacktags.text import text_preparation
 
@@ -32,8 +32,9 @@ def bag(*terms_and_counts) -> dict[int, float]:
 
 
 def test_title_tokens_count_title_weight_times(spark):
-    assert counts(spark, [(["java"], ["maven"], ["mvn"])], titleWeight=3) == [bag(("java", 3), ("maven", 1),
-                                                                                  ("mvn", 1))]
+    assert counts(spark, [(["java"], ["maven"], ["mvn"])], titleWeight=3) == [
+        bag(("java", 3), ("maven", 1), ("mvn", 1))
+    ]
 
 
 def test_bigrams_stay_within_title_or_body(spark):
@@ -48,8 +49,9 @@ def test_bigrams_of_short_token_arrays(spark):
 
 
 def test_distinct_terms_count_once_per_part(spark):
-    out = counts(spark, [(["java", "java"], ["java"] * 6 + ["maven"], ["x", "maven", "x"])], titleWeight=2,
-                 distinctTerms=True)
+    out = counts(
+        spark, [(["java", "java"], ["java"] * 6 + ["maven"], ["x", "maven", "x"])], titleWeight=2, distinctTerms=True
+    )
     # java: once in the title (x2) and once in the body; maven and x: once in the body, prose and code together
     assert out == [bag(("java", 3), ("maven", 1), ("x", 1))]
 
@@ -68,12 +70,16 @@ def test_a_title_weight_of_zero_leaves_the_title_out(spark):
     assert counts(spark, [(["a"], ["b"], [])], titleWeight=0, withBigrams=True) == [bag(("b", 1))]
 
 
-def reference_terms(title: list[str], body: list[str], code: list[str], title_weight: int, with_bigrams: bool,
-                    distinct: bool) -> list[str]:
+def reference_terms(
+    title: list[str], body: list[str], code: list[str], title_weight: int, with_bigrams: bool, distinct: bool
+) -> list[str]:
     """The bag of terms QuestionHashingTF hashes, built in plain Python (in order of first appearance, as Spark's
     array_distinct keeps it)."""
     once = (lambda terms: list(dict.fromkeys(terms))) if distinct else list
-    pairs = lambda tokens: [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+    def pairs(tokens):
+        return [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
     terms = once(title) * title_weight + once(body + code)
     if with_bigrams:
         terms += once(pairs(title)) + once(pairs(body))
@@ -94,22 +100,34 @@ def test_the_counts_are_hashingtfs_of_the_terms_on_real_questions(spark, sample_
     rows = sample_tokens.collect()
     assert len(rows) > 1000
     terms = spark.createDataFrame(
-        [(r["Id"], reference_terms(r["title_tokens"], r["body_tokens"], r["code_tokens"], 2, with_bigrams, distinct))
-         for r in rows], "Id long, terms array<string>")
+        [
+            (r["Id"], reference_terms(r["title_tokens"], r["body_tokens"], r["code_tokens"], 2, with_bigrams, distinct))
+            for r in rows
+        ],
+        "Id long, terms array<string>",
+    )
     expected = HashingTF(inputCol="terms", outputCol="tf", numFeatures=1 << 18).transform(terms).select("Id", "tf")
-    actual = QuestionHashingTF(numFeatures=1 << 18, titleWeight=2, withBigrams=with_bigrams,
-                        distinctTerms=distinct).transform(sample_tokens).select("Id", "tf")
+    actual = (
+        QuestionHashingTF(numFeatures=1 << 18, titleWeight=2, withBigrams=with_bigrams, distinctTerms=distinct)
+        .transform(sample_tokens)
+        .select("Id", "tf")
+    )
     assert_df_equality(actual, expected, ignore_row_order=True)
 
 
 def test_feature_stages_persist_with_their_params(spark, tmp_path):
     frame = spark.createDataFrame([(["java"], ["maven", "build"], ["mvn"]), (["python"], ["pip"], [])], SCHEMA)
-    fitted = Pipeline(stages=feature_stages(num_features=64, title_weight=2, with_bigrams=True, distinct_terms=True,
-                                            min_doc_freq=1)).fit(frame)
+    fitted = Pipeline(
+        stages=feature_stages(num_features=64, title_weight=2, with_bigrams=True, distinct_terms=True, min_doc_freq=1)
+    ).fit(frame)
     fitted.write().save(str(tmp_path / "features"))
     loaded = PipelineModel.load(str(tmp_path / "features"))
     hashing_tf = loaded.stages[0]
-    assert (hashing_tf.getNumFeatures(), hashing_tf.getOrDefault("titleWeight"),
-            hashing_tf.getOrDefault("withBigrams"), hashing_tf.getOrDefault("distinctTerms")) == (64, 2, True, True)
+    assert (
+        hashing_tf.getNumFeatures(),
+        hashing_tf.getOrDefault("titleWeight"),
+        hashing_tf.getOrDefault("withBigrams"),
+        hashing_tf.getOrDefault("distinctTerms"),
+    ) == (64, 2, True, True)
     assert_df_equality(loaded.transform(frame), fitted.transform(frame))
     assert loaded.transform(frame).first()["features"].norm(2) == pytest.approx(1.0)

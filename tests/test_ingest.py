@@ -4,9 +4,9 @@ import csv
 import shutil
 
 import pytest
+from conftest import FIXTURES, SAMPLE, SHARED_DATA, csv_row_count, job_arguments, load_job, test_config
 from deltalake import DeltaTable as DeltaRsTable
 
-from conftest import FIXTURES, SAMPLE, SHARED_DATA, csv_row_count, job_arguments, load_job, test_config
 from stacktags.ingest import QUESTIONS, IngestError, check_header
 
 ingest_job = load_job("ingest")
@@ -40,8 +40,9 @@ def sample_cfg(spark, warehouse):
 
 
 def test_sample_counts_match_pythons_csv_module(spark, sample_cfg, capsys):
-    expected = {table: csv_row_count(SAMPLE / name)
-                for table, name in zip(BRONZE, ("Questions.csv", "Tags.csv", "Answers.csv"))}
+    expected = {
+        table: csv_row_count(SAMPLE / name) for table, name in zip(BRONZE, ("Questions.csv", "Tags.csv", "Answers.csv"))
+    }
     assert {table: count(spark, sample_cfg, table) for table in BRONZE} == expected
     assert all(count(spark, sample_cfg, f"{t}_rejected") == 0 for t in BRONZE)
     run = last_run(spark, sample_cfg)
@@ -57,7 +58,9 @@ def test_real_tags_null_and_nan_are_kept(spark, sample_cfg):
 def test_bodies_with_newlines_and_quotes_arrive_whole(spark, sample_cfg):
     with (SAMPLE / "Questions.csv").open(newline="", encoding="utf-8") as handle:
         expected = {int(row["Id"]): row["Body"] for row in csv.DictReader(handle)}
-    got = {row["Id"]: row["Body"] for row in spark.table(sample_cfg.table("questions_raw")).select("Id", "Body").collect()}
+    got = {
+        row["Id"]: row["Body"] for row in spark.table(sample_cfg.table("questions_raw")).select("Id", "Body").collect()
+    }
     assert got == expected
 
 
@@ -104,8 +107,7 @@ def test_every_bad_row_is_quarantined_with_its_reason(spark, faulty_cfg):
     cfg = faulty_cfg
 
     def rejected(table):
-        return {row["reason"]: row["raw_record"]
-                for row in spark.table(cfg.table(f"{table}_rejected")).collect()}
+        return {row["reason"]: row["raw_record"] for row in spark.table(cfg.table(f"{table}_rejected")).collect()}
 
     questions = rejected("questions_raw")
     assert set(questions) == {
@@ -129,10 +131,17 @@ def test_every_bad_row_is_quarantined_with_its_reason(spark, faulty_cfg):
     assert kept[11]["Title"] == "NA" and kept[11]["Score"] == -3
     assert kept[1]["Body"] == '<p>Body with "quotes" and\na newline</p>'
 
-    assert set(rejected("tags_raw")) == {"non-numeric Id: y", "empty Tag",
-                                         "duplicate 1/python: another row with this key was kept"}
+    assert set(rejected("tags_raw")) == {
+        "non-numeric Id: y",
+        "empty Tag",
+        "duplicate 1/python: another row with this key was kept",
+    }
     assert sorted((r["Id"], r["Tag"]) for r in spark.table(cfg.table("tags_raw")).collect()) == [
-        (1, "nan"), (1, "null"), (1, "python"), (99, "orphan")]
+        (1, "nan"),
+        (1, "null"),
+        (1, "python"),
+        (99, "orphan"),
+    ]
     assert set(rejected("answers_raw")) == {"non-numeric ParentId: zz"}
 
     run = last_run(spark, cfg)
@@ -158,8 +167,11 @@ def test_latin1_file_with_the_encoding_option(spark, fresh_cfg, tmp_path):
     for name in ("Questions.csv", "Tags.csv"):
         text = (SAMPLE / name).read_text(encoding="utf-8")
         (source / name).write_bytes(text.encode("latin-1", errors="replace"))  # as in the Kaggle download
-    accented = [line for line in (SAMPLE / "Questions.csv").read_text().splitlines()
-                if any("\u00c0" <= ch <= "\u00ff" for ch in line)]
+    accented = [
+        line
+        for line in (SAMPLE / "Questions.csv").read_text().splitlines()
+        if any("\u00c0" <= ch <= "\u00ff" for ch in line)
+    ]
     assert accented, "the sample should hold Latin-1 letters"
 
     cfg = fresh_cfg()

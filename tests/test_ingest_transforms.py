@@ -6,16 +6,29 @@ from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from stacktags.ingest import (CORRUPT_RECORD, QUESTIONS, REJECT_REASON, ROW_HASH, SOURCE_FILE, TAGS, duplicate_keys,
-                              file_counts, flag_duplicates, parse_rows, present, source_record)
+from stacktags.ingest import (
+    CORRUPT_RECORD,
+    QUESTIONS,
+    REJECT_REASON,
+    ROW_HASH,
+    SOURCE_FILE,
+    TAGS,
+    duplicate_keys,
+    file_counts,
+    flag_duplicates,
+    parse_rows,
+    present,
+    source_record,
+)
 
 RAW_QUESTION_COLUMNS = QUESTIONS.columns + [CORRUPT_RECORD, SOURCE_FILE]
 
 
 def raw_questions(spark, rows):
     schema = StructType([StructField(name, StringType()) for name in RAW_QUESTION_COLUMNS])
-    return spark.createDataFrame([(*row, None, "file:/in/Questions.csv") if len(row) == 7 else row for row in rows],
-                                 schema)
+    return spark.createDataFrame(
+        [(*row, None, "file:/in/Questions.csv") if len(row) == 7 else row for row in rows], schema
+    )
 
 
 def reasons(df):
@@ -49,16 +62,19 @@ def test_each_bad_field_gets_its_reason(spark):
             row[QUESTIONS.columns.index(name)] = value
         return row
 
-    raw = raw_questions(spark, [
-        variant(Id="abc", Title="t-id"),
-        variant(Id="2", CreationDate="yesterday"),
-        variant(Id="3", ClosedDate="2008-13-45T00:00:00Z"),
-        variant(Id="4", Score="lots"),
-        variant(Id="5", Title="   "),
-        variant(Id="6", Body="x" * 11),
-        variant(Id="7", OwnerUserId="NA", CreationDate="NA", Score="NA"),
-        variant(Id="8", Score="1.5"),
-    ])
+    raw = raw_questions(
+        spark,
+        [
+            variant(Id="abc", Title="t-id"),
+            variant(Id="2", CreationDate="yesterday"),
+            variant(Id="3", ClosedDate="2008-13-45T00:00:00Z"),
+            variant(Id="4", Score="lots"),
+            variant(Id="5", Title="   "),
+            variant(Id="6", Body="x" * 11),
+            variant(Id="7", OwnerUserId="NA", CreationDate="NA", Score="NA"),
+            variant(Id="8", Score="1.5"),
+        ],
+    )
     got = reasons(raw.transform(parse_rows(QUESTIONS, 10)))
     assert got == {
         "t-id": "non-numeric Id: abc",
@@ -73,8 +89,22 @@ def test_each_bad_field_gets_its_reason(spark):
 
 
 def test_wrong_field_count_keeps_the_raw_record(spark):
-    raw = raw_questions(spark, [("7", "1", "2010-01-01T00:00:00Z", "NA", "5", "Too few", None,
-                                 "7,1,2010-01-01T00:00:00Z,NA,5,Too few", "file:/in/Questions.csv")])
+    raw = raw_questions(
+        spark,
+        [
+            (
+                "7",
+                "1",
+                "2010-01-01T00:00:00Z",
+                "NA",
+                "5",
+                "Too few",
+                None,
+                "7,1,2010-01-01T00:00:00Z,NA,5,Too few",
+                "file:/in/Questions.csv",
+            )
+        ],
+    )
     row = raw.transform(parse_rows(QUESTIONS, 1000)).first()
     assert row[REJECT_REASON] == "wrong field count (expected 7)"
     assert row["raw_record"] == "7,1,2010-01-01T00:00:00Z,NA,5,Too few"
@@ -87,12 +117,15 @@ def test_rejected_row_keeps_its_fields_as_a_csv_record(spark):
 
 
 def test_tags_are_kept_literally(spark):
-    raw = spark.createDataFrame([("1", "null", None, "f"), ("1", "nan", None, "f"), ("1", "NA", None, "f")],
-                                ", ".join(f"{c} string" for c in TAGS.columns + [CORRUPT_RECORD, SOURCE_FILE]))
+    raw = spark.createDataFrame(
+        [("1", "null", None, "f"), ("1", "nan", None, "f"), ("1", "NA", None, "f")],
+        ", ".join(f"{c} string" for c in TAGS.columns + [CORRUPT_RECORD, SOURCE_FILE]),
+    )
     out = raw.transform(parse_rows(TAGS, 100)).select("Tag", REJECT_REASON)
-    expected = spark.createDataFrame([("null", None), ("nan", None), ("NA", None)],
-                                     StructType([StructField("Tag", StringType()),
-                                                 StructField(REJECT_REASON, StringType())]))
+    expected = spark.createDataFrame(
+        [("null", None), ("nan", None), ("NA", None)],
+        StructType([StructField("Tag", StringType()), StructField(REJECT_REASON, StringType())]),
+    )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -105,17 +138,23 @@ def resolve_duplicates(rows):
 
 
 def test_duplicate_keys_are_those_of_several_good_rows(spark):
-    rows = parsed_questions(spark, [("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a", "b"),
-                                    ("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a2", "b"),
-                                    ("2", "1", "2010-01-01T00:00:00Z", "NA", "5", "c", "d"),
-                                    ("2", "1", "2010-01-01T00:00:00Z", "NA", "x", "bad", "d")])
+    rows = parsed_questions(
+        spark,
+        [
+            ("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a", "b"),
+            ("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a2", "b"),
+            ("2", "1", "2010-01-01T00:00:00Z", "NA", "5", "c", "d"),
+            ("2", "1", "2010-01-01T00:00:00Z", "NA", "x", "bad", "d"),
+        ],
+    )
     assert [r["Id"] for r in duplicate_keys(rows, QUESTIONS).collect()] == [1]
 
 
 def test_file_counts_foresee_the_duplicates_that_resolving_rejects(spark):
     row = ("1", "1", "2010-01-01T00:00:00Z", "NA", "5", "a", "b")
-    rows = parsed_questions(spark, [row, row, row, ("2", *row[1:]), ("2", *row[1:4], "x", "bad", "d"),
-                                    ("3", *row[1:]), ("", *row[1:])])
+    rows = parsed_questions(
+        spark, [row, row, row, ("2", *row[1:]), ("2", *row[1:4], "x", "bad", "d"), ("3", *row[1:]), ("", *row[1:])]
+    )
     counts = file_counts(rows, QUESTIONS)
     assert (counts.read, counts.loaded, counts.rejected, counts.duplicates) == (7, 3, 4, 2)
     resolved = rows.transform(resolve_duplicates)
@@ -132,8 +171,7 @@ def test_duplicates_keep_the_newest_row_whatever_the_input_order(spark):
     for rows in ([older, newer, other], [newer, other, older]):
         out = parsed_questions(spark, rows).transform(resolve_duplicates)
         got = {row["Title"]: row[REJECT_REASON] for row in out.collect()}
-        assert got == {"newer": None, "other": None,
-                       "older": "duplicate 9: another row with this key was kept"}
+        assert got == {"newer": None, "other": None, "older": "duplicate 9: another row with this key was kept"}
         kept_out = out.where(F.col("Title") == "older").first()["raw_record"]
         assert kept_out == "9,1,2010-01-01T00:00:00Z,NA,5,older,<p>old</p>"
 
@@ -143,7 +181,9 @@ def test_a_bad_row_does_not_compete_with_a_good_one_for_its_key(spark):
     good = ("9", "1", "2010-01-01T00:00:00Z", "NA", "5", "good", "<p>g</p>")
     out = parsed_questions(spark, [bad, good]).transform(resolve_duplicates)
     assert {row["Title"]: row[REJECT_REASON] for row in out.collect()} == {
-        "bad score": "non-numeric Score: many", "good": None}
+        "bad score": "non-numeric Score: many",
+        "good": None,
+    }
 
 
 def test_source_record_writes_a_typed_row_back_in_the_source_format(spark):

@@ -3,8 +3,8 @@
 import zipfile
 
 import pytest
-
 from conftest import ROOT
+
 from stacktags import config, jars
 
 

@@ -5,6 +5,7 @@ import subprocess
 import zipfile
 
 from conftest import ROOT
+
 from stacktags import launch
 
 
@@ -14,16 +15,24 @@ def properties(path):
 
 def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tmp_path):
     unresolved = ["--set", f"jars.resolved={tmp_path / 'none.json'}"]  # no record of resolved jars: Maven packages
-    command = launch.submit_command(ROOT, "ingest", "local", None,
-                                    ["--source", "data/sample", "--warehouse", str(tmp_path), *unresolved])
+    command = launch.submit_command(
+        ROOT, "ingest", "local", None, ["--source", "data/sample", "--warehouse", str(tmp_path), *unresolved]
+    )
     assert command[0].endswith("/bin/spark-submit")
     assert command[command.index("--master") + 1] == "local[2]"
     assert command[command.index("--packages") + 1] == "io.delta:delta-spark_4.1_2.13:4.2.0"
     assert command[command.index("--jars") + 1] == str(ROOT / "var" / "jvm" / "stacktags.jar")  # the text scanners
     assert "org.apache.hadoop:hadoop-client-api" in command[command.index("--exclude-packages") + 1].split(",")
     script = command.index(str(ROOT / "jobs" / "ingest.py"))
-    assert command[script + 1:] == ["--conf-file", str(ROOT / "conf" / "local.toml"), "--source", "data/sample",
-                                    "--warehouse", str(tmp_path), *unresolved]
+    assert command[script + 1 :] == [
+        "--conf-file",
+        str(ROOT / "conf" / "local.toml"),
+        "--source",
+        "data/sample",
+        "--warehouse",
+        str(tmp_path),
+        *unresolved,
+    ]
     props = properties(ROOT / command[command.index("--properties-file") + 1])
     assert props["spark.sql.warehouse.dir"] == str(tmp_path)  # the job's own override reaches the properties
     assert "spark.master" not in props and "spark.jars.packages" not in props
@@ -68,8 +77,12 @@ def test_sql_command_uses_the_same_catalog(tmp_path):
 
 
 def test_submit_script_dry_run_prints_the_command():
-    out = subprocess.run([ROOT / "scripts" / "submit.sh", "ingest", "--dry-run", "--source", "x"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [ROOT / "scripts" / "submit.sh", "ingest", "--dry-run", "--source", "x"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"spark-submit --master 'local[2]' --jars {ROOT}/var/jvm/stacktags.jar," in out  # + the resolved jars
     assert "io.delta_delta-spark_4.1_2.13-4.2.0.jar" in out
     assert out.strip().endswith("--source x")
@@ -82,21 +95,30 @@ def test_unknown_job_is_a_clear_error():
 
 
 def test_a_misspelt_setting_stops_a_job_at_start_with_one_line_and_a_suggestion():
-    for command in ([ROOT / "scripts" / "submit.sh", "train", "--set", "train.num_tagz=5"],
-                    [ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--set", "train.num_tagz=5"]):
+    for command in (
+        [ROOT / "scripts" / "submit.sh", "train", "--set", "train.num_tagz=5"],
+        [ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--set", "train.num_tagz=5"],
+    ):
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert (result.returncode, result.stdout) == (2, "")
-        assert result.stderr == ("error: --set train.num_tagz=5: unknown setting train.num_tagz; "
-                                 "did you mean train.num_tags?\n")
-    verbose = subprocess.run([ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--verbose", "--set",
-                              "train.num_tagz=5"], capture_output=True, text=True, timeout=120)
+        assert result.stderr == (
+            "error: --set train.num_tagz=5: unknown setting train.num_tagz; did you mean train.num_tags?\n"
+        )
+    verbose = subprocess.run(
+        [ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--verbose", "--set", "train.num_tagz=5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
 
 
 def test_the_jvms_start_notice_is_dropped_and_everything_else_passes(tmp_path, capfd):
     script = tmp_path / "talk.sh"
-    script.write_text("#!/bin/sh\necho out\necho 'WARNING: Using incubator modules: jdk.incubator.vector' >&2\n"
-                      "echo 'WARNING: something else' >&2\nexit 3\n")
+    script.write_text(
+        "#!/bin/sh\necho out\necho 'WARNING: Using incubator modules: jdk.incubator.vector' >&2\n"
+        "echo 'WARNING: something else' >&2\nexit 3\n"
+    )
     script.chmod(0o755)
     assert launch.run_quietly([str(script)]) == 3
     captured = capfd.readouterr()

@@ -10,11 +10,14 @@ TAGS = ["a", "b", "c", "d"]
 
 
 def test_metrics_match_hand_computed_values(spark):
-    rows = spark.createDataFrame([
-        (["a", "b"], ["a"], ["a", "c", "b", "d"]),       # hits 1 of 2 true, 1 predicted
-        (["c"], ["c", "d"], ["d", "c", "a", "b"]),        # hits 1, one wrong
-        (["a", "d"], ["a", "d"], ["a", "d", "b", "c"]),   # exact
-    ], "truth array<string>, predicted array<string>, ranked array<string>")
+    rows = spark.createDataFrame(
+        [
+            (["a", "b"], ["a"], ["a", "c", "b", "d"]),  # hits 1 of 2 true, 1 predicted
+            (["c"], ["c", "d"], ["d", "c", "a", "b"]),  # hits 1, one wrong
+            (["a", "d"], ["a", "d"], ["a", "d", "b", "c"]),  # exact
+        ],
+        "truth array<string>, predicted array<string>, ranked array<string>",
+    )
     m = evaluate_predictions(rows, TAGS)
     o = m.overall
     # micro: hits 1+1+2 = 4; predicted 1+2+2 = 5; true 2+1+2 = 5

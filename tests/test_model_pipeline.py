@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
-from stacktags.model import NoModelError, classifier_of, load_model, saved_model
 from stacktags.errors import ModelMismatchError
+from stacktags.model import NoModelError, classifier_of, load_model, saved_model
 from stacktags.persistence import load_stage
 
 JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
@@ -67,8 +67,10 @@ print("TAGS", model.transform(question).first()["predicted_tags"])
 def test_evaluate_uses_only_the_test_split(spark, trained):
     model = spark.table(trained.table("models")).first()
     run("evaluate", trained)
-    metrics = {r["metric"]: r["value"] for r in spark.table(trained.table("model_metrics"))
-               .where(F.col("tag").isNull()).collect()}
+    metrics = {
+        r["metric"]: r["value"]
+        for r in spark.table(trained.table("model_metrics")).where(F.col("tag").isNull()).collect()
+    }
     clean = spark.table(trained.table("questions_clean"))
     _, saved, _ = load_model(spark, trained)
     tags = classifier_of(saved).getOrDefault(classifier_of(saved).tags)
@@ -101,8 +103,9 @@ def test_score_is_incremental_and_idempotent(spark, trained):
     run("score", trained, "--source", str(SAMPLE))  # the same questions from the CSV folder
     assert spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"] == version
     assert spark.table(table).count() == 2000
-    runs = spark.sql(f"SELECT rows_in, rows_out FROM {trained.table('job_runs')} WHERE job = 'score' "
-                     "ORDER BY started_at").collect()
+    runs = spark.sql(
+        f"SELECT rows_in, rows_out FROM {trained.table('job_runs')} WHERE job = 'score' ORDER BY started_at"
+    ).collect()
     assert [(r["rows_in"], r["rows_out"]) for r in runs] == [(2000, 2000), (0, 0), (0, 0)]
 
 
@@ -125,15 +128,17 @@ def test_a_model_saved_with_a_stage_this_code_lacks_is_a_clear_error(spark, trai
     fields = json.loads(metadata.read_text())
     metadata.write_text(json.dumps({**fields, "class": "stacktags.features.TermMixer"}))
     metadata.with_name(f".{metadata.name}.crc").unlink()  # the local file system would find the edit
-    with pytest.raises(ModelMismatchError,
-                       match="does not have: no class stacktags.features.TermMixer .*train a new one"):
+    with pytest.raises(
+        ModelMismatchError, match="does not have: no class stacktags.features.TermMixer .*train a new one"
+    ):
         saved_model(spark, str(old))
     assert saved_model(spark, str(saved)).stages  # the model itself loads
 
 
 def flattened(model) -> list:
-    return [leaf for stage in model.stages for leaf in (flattened(stage) if isinstance(stage, PipelineModel)
-                                                         else [stage])]
+    return [
+        leaf for stage in model.stages for leaf in (flattened(stage) if isinstance(stage, PipelineModel) else [stage])
+    ]
 
 
 def test_the_driver_side_loader_gives_what_pipelinemodel_load_gives(spark, trained):
@@ -144,8 +149,9 @@ def test_the_driver_side_loader_gives_what_pipelinemodel_load_gives(spark, train
     assert len(pairs) == 8  # 4 of text preparation; hashing, IDF, normaliser, classifier
     for mine, theirs in pairs:
         assert type(mine) is type(theirs) and mine.uid == theirs.uid
-        assert {p.name: v for p, v in mine.extractParamMap().items()} == \
-            {p.name: v for p, v in theirs.extractParamMap().items()}
+        assert {p.name: v for p, v in mine.extractParamMap().items()} == {
+            p.name: v for p, v in theirs.extractParamMap().items()
+        }
     questions = spark.table(trained.table("questions_raw")).limit(50)
     assert_df_equality(ours.transform(questions), pysparks.transform(questions), ignore_row_order=True)
 
@@ -162,7 +168,10 @@ def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, tr
     _, saved, info = load_model(spark, trained, 2)
     assert info["params"]["test_from"] == "2012-01-01"
     tags = classifier_of(saved).getOrDefault(classifier_of(saved).tags)
-    newer = spark.table(trained.table("questions_clean")).where(
-        (F.col("creation_date") >= "2012-01-01") & F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()
+    newer = (
+        spark.table(trained.table("questions_clean"))
+        .where((F.col("creation_date") >= "2012-01-01") & F.arrays_overlap("tags", F.array(*map(F.lit, tags))))
+        .count()
+    )
     document = json.loads((Path(trained.warehouse) / "reports" / "v2" / "metrics.json").read_text())
     assert document["test_from"] == "2012-01-01" and document["overall"]["rows"] == newer > 0

@@ -12,23 +12,41 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import scipy.sparse as sp
-from scipy.optimize import minimize
+from conftest import ROOT
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import IDF, Normalizer
 from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
+from scipy.optimize import minimize
 
-from conftest import ROOT
 from stacktags import multilabel, passes
-from stacktags.logistic import (LockstepLBFGS, _add_products, _add_transposed_products, _column_dots, _settled_rows,
-                                _trial_rows, backtracking_factor, loss_gradient, regularised)
 from stacktags.classifier_io import nonzero_per_tag
 from stacktags.errors import ModelMismatchError
+from stacktags.logistic import (
+    LockstepLBFGS,
+    _add_products,
+    _add_transposed_products,
+    _column_dots,
+    _settled_rows,
+    _trial_rows,
+    backtracking_factor,
+    loss_gradient,
+    regularised,
+)
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
-from stacktags.packing import (Block, by_frequency, column_ranks, group_rows, renumber_columns, stacked, tags_to_csr,
-                               tfidf_normalised, vectors_to_csr)
+from stacktags.packing import (
+    Block,
+    by_frequency,
+    column_ranks,
+    group_rows,
+    renumber_columns,
+    stacked,
+    tags_to_csr,
+    tfidf_normalised,
+    vectors_to_csr,
+)
 from stacktags.passes import fit_lockstep, partition_loss_gradient, pass_sums, warm_start
 from stacktags.session import project_class
 
@@ -133,10 +151,16 @@ def test_the_fused_trial_steps_give_numpys_results_to_the_bit():
     expected_trial_grad = np.where(failed, grad, trial_grad)
     expected_change = np.subtract(expected_trial_grad, grad, out=np.empty(grad.shape, np.float32))
     change = np.empty(grad.shape, np.float32)
-    sums = [_settled_rows(direction, candidate, theta, trial_grad, grad, failed, change, start, stop)
-            for start, stop in [(0, 600), (600, 1001)]]
-    for actual, expected in [(direction, expected_step), (candidate, expected_candidate),
-                             (trial_grad, expected_trial_grad), (change, expected_change)]:
+    sums = [
+        _settled_rows(direction, candidate, theta, trial_grad, grad, failed, change, start, stop)
+        for start, stop in [(0, 600), (600, 1001)]
+    ]
+    for actual, expected in [
+        (direction, expected_step),
+        (candidate, expected_candidate),
+        (trial_grad, expected_trial_grad),
+        (change, expected_change),
+    ]:
         np.testing.assert_array_equal(actual, expected)
     assert not change[:, failed].any() and change[:, ~failed].all()
     for column_sums, (a, b) in zip(zip(*sums), [(expected_step, expected_change), (expected_change, expected_change)]):
@@ -196,8 +220,9 @@ def test_a_failed_step_shrinks_to_the_interpolated_minimum_within_a_tenth_and_a_
     trial = np.array([2.5, 1.5, 1.0, 100.0, np.inf, np.nan])
     np.testing.assert_allclose(backtracking_factor(objective, trial, slope, step), [0.2, 1 / 3, 0.5, 0.1, 0.1, 0.1])
     # the same trials along a direction a quarter as long, at a step of 4: the same shares
-    np.testing.assert_allclose(backtracking_factor(objective, trial, slope / 4, 4 * step),
-                               [0.2, 1 / 3, 0.5, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(
+        backtracking_factor(objective, trial, slope / 4, 4 * step), [0.2, 1 / 3, 0.5, 0.1, 0.1, 0.1]
+    )
 
 
 def test_a_step_that_overshoots_by_far_is_retried_at_a_tenth():
@@ -250,13 +275,20 @@ def test_a_rare_tag_with_tiny_gradients_still_learns():
         value, grad = evaluate(full)
         return value[0], grad[:, 0]
 
-    reference = minimize(rare_tag_alone, start[:, 0], jac=True, method="L-BFGS-B",
-                         options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}).x
+    reference = minimize(
+        rare_tag_alone,
+        start[:, 0],
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10},
+    ).x
     assert np.allclose(theta[:, 0], reference, rtol=1e-2, atol=1e-2 * np.abs(reference).max())
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not sys.platform.startswith("linux"),
-                    reason="the allocator settings are glibc's, the memory figures Linux's")
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc" or not sys.platform.startswith("linux"),
+    reason="the allocator settings are glibc's, the memory figures Linux's",
+)
 def test_freed_arrays_stay_for_reuse_until_returned_to_the_system():
     """A worker keeps freed (features x tags) arrays for the next ones (reuse_freed_memory) until it is told it will
     not need them (return_freed_memory), as after a warm start. Run in a new process: the settings are global."""
@@ -274,8 +306,13 @@ def test_freed_arrays_stay_for_reuse_until_returned_to_the_system():
         return_freed_memory()
         print(held - before, held - resident())
     """)
-    output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "lib")}).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "lib")},
+    ).stdout
     held, returned = map(int, output.split())
     assert held > 300 and returned > 300
 
@@ -301,8 +338,9 @@ def test_memories_side_by_side_steer_as_each_did_alone():
     second, theta_b, grad_b = run([2], 2)
     assert len(second.s) < len(first.s) == 5
     everything = 1 << 30
-    joined = LockstepLBFGS.side_by_side([first.memory(theta_a, everything), second.memory(theta_b, everything)],
-                                        history=5, tol=1e-12)
+    joined = LockstepLBFGS.side_by_side(
+        [first.memory(theta_a, everything), second.memory(theta_b, everything)], history=5, tol=1e-12
+    )
     direction = joined.direction(np.column_stack([grad_a, grad_b]))
     np.testing.assert_allclose(direction[:, :2], first.direction(grad_a.copy()), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(direction[:, 2:], second.direction(grad_b.copy()), rtol=1e-4, atol=1e-7)
@@ -322,8 +360,10 @@ def test_a_pass_adds_the_partitions_gradients_band_by_band(spark, monkeypatch, f
     """pass_sums: with few partitions the driver adds their bands in partition order, the float32 sums a reduce
     over the partitions' whole gradients gives, to the bit; with many the executors add each band first."""
     dense, labels = synthetic(rows=400, features=features)
-    parts = [Block(sp.csr_matrix(dense[rows], dtype=np.float32), sp.csr_matrix(labels[rows].astype(np.float32)))
-             for rows in (slice(0, 100), slice(100, 250), slice(250, 400))]
+    parts = [
+        Block(sp.csr_matrix(dense[rows], dtype=np.float32), sp.csr_matrix(labels[rows].astype(np.float32)))
+        for rows in (slice(0, 100), slice(100, 250), slice(250, 400))
+    ]
     theta = np.random.default_rng(2).normal(size=(features + 1, 3)).astype(np.float32)
     totals = [partition_loss_gradient(iter([part]), theta)[0] for part in parts]
     expected_loss = totals[0][0] + totals[1][0] + totals[2][0]
@@ -355,7 +395,8 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
     halves = [slice(0, 200), slice(200, 400)]
     blocks = spark.sparkContext.parallelize(
         [Block(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32))) for h in halves],
-        2)
+        2,
+    )
     start = np.zeros((13, 3))
     start[-1] = -1.0
     start[7, 1] = 0.5
@@ -379,8 +420,10 @@ def test_the_warm_start_in_tasks_follows_the_distributed_iterations(spark, monke
 @pytest.fixture(scope="module")
 def training_rows(spark):
     dense, labels = synthetic()
-    rows = [(SparseVector(len(x), np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
-            for x, y in zip(dense, labels)]
+    rows = [
+        (SparseVector(len(x), np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
+        for x, y in zip(dense, labels)
+    ]
     schema = StructType([StructField("features", VectorUDT()), StructField("tags", ArrayType(StringType()))])
     return spark.createDataFrame(rows, schema)
 
@@ -388,15 +431,20 @@ def training_rows(spark):
 def test_agrees_with_mllib_logistic_regression_per_tag(spark, training_rows):
     """Same objective (regParam, no standardization): same coefficients and probabilities, tag by tag."""
     model = cold_estimator(numTags=3, regParam=0.01, maxIter=200, tol=1e-12).fit(training_rows)
-    ours = model.transform(training_rows.withColumn("row", F.monotonically_increasing_id())) \
-        .select("row", "tags").orderBy("row")
-    assert model.getOrDefault(model.tags) == sorted(TAGS, key=lambda t: (-sum(
-        t in r["tags"] for r in training_rows.collect()), t))
+    ours = (
+        model.transform(training_rows.withColumn("row", F.monotonically_increasing_id()))
+        .select("row", "tags")
+        .orderBy("row")
+    )
+    assert model.getOrDefault(model.tags) == sorted(
+        TAGS, key=lambda t: (-sum(t in r["tags"] for r in training_rows.collect()), t)
+    )
     fitted_rows = training_rows.where(F.size("tags") > 0)  # rows with none of the tags take no part in fitting
     for k, tag in enumerate(model.getOrDefault(model.tags)):
         data = fitted_rows.withColumn("label", F.array_contains("tags", tag).cast("double"))
-        mllib = LogisticRegression(regParam=0.01, elasticNetParam=0.0, standardization=False, maxIter=500,
-                                   tol=1e-12).fit(data)
+        mllib = LogisticRegression(
+            regParam=0.01, elasticNetParam=0.0, standardization=False, maxIter=500, tol=1e-12
+        ).fit(data)
         assert np.allclose(model.coefficients[:, k], mllib.coefficients.toArray(), atol=2e-4), tag
         assert model.intercepts[k] == pytest.approx(mllib.intercept, abs=2e-4)
     assert ours.count() == training_rows.count()
@@ -406,8 +454,9 @@ def test_the_mllib_solver_reaches_the_lockstep_solvers_optimum(spark, training_r
     """solver="mllib" fits pyspark.ml's LogisticRegression per tag into the same model class: with both run to
     convergence, the same tags, coefficients and intercepts to 2e-4, and the same predictions."""
     lockstep = cold_estimator(numTags=3, regParam=0.01, maxIter=200, tol=1e-12).fit(training_rows)
-    mllib = MultilabelLogisticRegression(solver="mllib", numTags=3, regParam=0.01, maxIter=500, tol=1e-12,
-                                         parallelism=2).fit(training_rows)
+    mllib = MultilabelLogisticRegression(
+        solver="mllib", numTags=3, regParam=0.01, maxIter=500, tol=1e-12, parallelism=2
+    ).fit(training_rows)
     assert type(mllib) is MultilabelLogisticModel
     assert mllib.getOrDefault(mllib.tags) == lockstep.getOrDefault(lockstep.tags)
     assert np.allclose(mllib.coefficients, lockstep.coefficients, atol=2e-4)
@@ -443,15 +492,22 @@ def test_warm_start_on_a_share_of_the_rows_gets_closer_to_the_optimum_in_as_many
         return value[0], g.ravel()
 
     def optimum(tag):  # the tag's exact optimum (scipy), for reference
-        return minimize(lambda t: objective(tag, t), np.zeros(dense.shape[1] + 1), jac=True, method="L-BFGS-B",
-                        options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}).fun
+        return minimize(
+            lambda t: objective(tag, t),
+            np.zeros(dense.shape[1] + 1),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10},
+        ).fun
 
     def excess(**warm):
         """How far above its optimum the worst tag's objective ends. (Not the distance of the coefficients: along
         the objective's flat directions that swings with float32 rounding.)"""
         model = cold_estimator(numTags=3, regParam=0.01, maxIter=5, tol=1e-12, **warm).fit(training_rows)
-        return max(objective(tag, np.append(model.coefficients[:, k], model.intercepts[k]))[0] - optimum(tag)
-                   for k, tag in enumerate(model.getOrDefault(model.tags)))
+        return max(
+            objective(tag, np.append(model.coefficients[:, k], model.intercepts[k]))[0] - optimum(tag)
+            for k, tag in enumerate(model.getOrDefault(model.tags))
+        )
 
     cold, warm = excess(), excess(warmStartRows=75, warmStartIter=15)
     assert warm < cold / 2, (warm, cold)
@@ -462,9 +518,9 @@ def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, 
     """Each tag's problem is its own: learning 3 tags in groups of 2 (then 1) gives the model of all 3 at once. Not
     bit for bit: the L-BFGS history window is shared, and an iteration where some tags have no usable curvature pair
     still takes a slot, so the tags' paths differ slightly (by 5e-5 here)."""
+
     def fit(**groups):
-        return cold_estimator(numTags=3, regParam=0.01, maxIter=8, tol=1e-12, **warm,
-                                            **groups).fit(training_rows)
+        return cold_estimator(numTags=3, regParam=0.01, maxIter=8, tol=1e-12, **warm, **groups).fit(training_rows)
 
     together = fit()
     groups = []
@@ -494,19 +550,27 @@ def predict(spark, probabilities, thresholds, min_tags, max_tags, top):
     has feature i alone, with weight 1, and feature i's coefficients are the logits of row i's probabilities."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     rows = len(probabilities)
-    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.log(probabilities / (1 - probabilities)).astype(
-        np.float32), intercepts=np.zeros(len(TAGS), dtype=np.float32), thresholds=thresholds)
+    model = MultilabelLogisticModel(
+        tags=TAGS,
+        coefficients=np.log(probabilities / (1 - probabilities)).astype(np.float32),
+        intercepts=np.zeros(len(TAGS), dtype=np.float32),
+        thresholds=thresholds,
+    )
     model._set(minTags=min_tags, maxTags=max_tags, topScores=top)
     features = vector_rows(spark, [SparseVector(rows, [i], [1.0]) for i in range(rows)])
     result = model.transform(features).orderBy("i").collect()
-    return ([r["predicted_tags"] for r in result],
-            [[(s["tag"], s["probability"]) for s in r["scores"]] for r in result])
+    return (
+        [r["predicted_tags"] for r in result],
+        [[(s["tag"], s["probability"]) for s in r["scores"]] for r in result],
+    )
 
 
 def test_decision_rule_thresholds_at_least_one_at_most_k(spark):
-    probabilities = [[0.9, 0.6, 0.2],    # java and python pass their thresholds
-                     [0.1, 0.2, 0.3],    # none passes: the most probable is given anyway
-                     [0.95, 0.9, 0.85]]  # all pass: at most 2
+    probabilities = [
+        [0.9, 0.6, 0.2],  # java and python pass their thresholds
+        [0.1, 0.2, 0.3],  # none passes: the most probable is given anyway
+        [0.95, 0.9, 0.85],
+    ]  # all pass: at most 2
     predicted, scores = predict(spark, probabilities, [0.5, 0.5, 0.9], 1, 2, top=2)
     assert predicted == [["java", "python"], ["sql"], ["java", "python"]]
     assert scores[1] == [("sql", pytest.approx(0.3)), ("python", pytest.approx(0.2))]
@@ -519,8 +583,10 @@ def test_decision_rule_prefers_a_passing_tag_over_a_more_probable_one_that_fails
 
 
 def test_decision_rule_fills_up_to_min_tags_and_breaks_ties_by_tag_order(spark):
-    probabilities = [[0.3, 0.6, 0.3],  # python passes; two more wanted: java and sql tie, java is listed first
-                     [0.4, 0.4, 0.4]]  # none passes, all tie: the list order decides
+    probabilities = [
+        [0.3, 0.6, 0.3],  # python passes; two more wanted: java and sql tie, java is listed first
+        [0.4, 0.4, 0.4],
+    ]  # none passes, all tie: the list order decides
     predicted, scores = predict(spark, probabilities, [0.5, 0.5, 0.5], 3, 3, top=2)
     assert predicted == [["python", "java", "sql"], ["java", "python", "sql"]]
     assert [tag for tag, _ in scores[1]] == ["java", "python"]
@@ -537,11 +603,14 @@ def test_prediction_in_the_jvm_equals_the_rule_computed_with_numpy(spark):
     coefficients[[0, 3, 17, 18, 49]] = 0
     intercepts = rng.normal(size=len(tags)).astype(np.float32)
     thresholds = rng.uniform(0.2, 0.8, size=len(tags))
-    model = MultilabelLogisticModel(tags=tags, coefficients=coefficients, intercepts=intercepts,
-                                    thresholds=list(thresholds))
+    model = MultilabelLogisticModel(
+        tags=tags, coefficients=coefficients, intercepts=intercepts, thresholds=list(thresholds)
+    )
     model._set(minTags=2, maxTags=4, topScores=3, probabilitiesCol="p")
-    vectors = [DenseVector(r) if i % 2 else SparseVector(width, {j: v for j, v in enumerate(r) if v}) for i, r in
-               enumerate(dense)]
+    vectors = [
+        DenseVector(r) if i % 2 else SparseVector(width, {j: v for j, v in enumerate(r) if v})
+        for i, r in enumerate(dense)
+    ]
     result = model.transform(vector_rows(spark, vectors)).orderBy("i").collect()
 
     probabilities = 1 / (1 + np.exp(-(dense @ coefficients.astype(np.float64) + intercepts)))
@@ -549,7 +618,7 @@ def test_prediction_in_the_jvm_equals_the_rule_computed_with_numpy(spark):
     for row, p in zip(result, probabilities):
         ranked = sorted(range(len(tags)), key=lambda k: -p[k])
         passing = [k for k in ranked if p[k] >= thresholds[k]]
-        chosen = (passing + [k for k in ranked if p[k] < thresholds[k]])[:min(max(len(passing), 2), 4)]
+        chosen = (passing + [k for k in ranked if p[k] < thresholds[k]])[: min(max(len(passing), 2), 4)]
         assert row["predicted_tags"] == [tags[k] for k in chosen]
         assert [s["tag"] for s in row["scores"]] == [tags[k] for k in ranked[:3]]
 
@@ -558,17 +627,28 @@ def test_probability_histograms_count_each_tag_with_and_without_it(spark):
     """Row i has feature i alone, whose coefficients are row i's margins; a margin of 30 rounds to probability 1 in
     float32, which falls in the last bucket."""
     logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
-    margins = [[logit(0.999), -30.0, logit(0.4225)],  # java, sql (listed twice): buckets 199, 84
-               [0.0, 30.0, -30.0],  # rust is not a model tag: negatives at 100, 199 and 0
-               [-30.0, -30.0, -30.0]]
-    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.array(margins, dtype=np.float32),
-                                    intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.5] * 3)
+    margins = [
+        [logit(0.999), -30.0, logit(0.4225)],  # java, sql (listed twice): buckets 199, 84
+        [0.0, 30.0, -30.0],  # rust is not a model tag: negatives at 100, 199 and 0
+        [-30.0, -30.0, -30.0],
+    ]
+    model = MultilabelLogisticModel(
+        tags=TAGS,
+        coefficients=np.array(margins, dtype=np.float32),
+        intercepts=np.zeros(3, dtype=np.float32),
+        thresholds=[0.5] * 3,
+    )
     schema = StructType([StructField("features", VectorUDT()), StructField("truth", ArrayType(StringType()))])
-    rows = spark.createDataFrame([(SparseVector(3, [0], [1.0]), ["java", "sql", "sql"]),
-                                  (SparseVector(3, [1], [1.0]), ["rust"]),
-                                  (SparseVector(3, [2], [1.0]), []),
-                                  (SparseVector(3, [2], [1.0]), None),  # no tags: negative for each
-                                  (None, ["java"])], schema)  # no features, no prediction: counted nowhere
+    rows = spark.createDataFrame(
+        [
+            (SparseVector(3, [0], [1.0]), ["java", "sql", "sql"]),
+            (SparseVector(3, [1], [1.0]), ["rust"]),
+            (SparseVector(3, [2], [1.0]), []),
+            (SparseVector(3, [2], [1.0]), None),  # no tags: negative for each
+            (None, ["java"]),
+        ],
+        schema,
+    )  # no features, no prediction: counted nowhere
     positives, negatives = model.probabilityHistograms(rows, "truth", 200)
     assert positives.shape == negatives.shape == (3, 200)
     assert positives.sum() == 2 and positives[0, 199] == 1 and positives[2, 84] == 1
@@ -580,14 +660,18 @@ def test_probability_histograms_equal_the_bucketed_probabilities_of_the_predicti
     rng = np.random.default_rng(3)
     rows, width, tags = 300, 40, [f"t{k}" for k in range(12)]
     dense = rng.normal(size=(rows, width)) * (rng.random((rows, width)) < 0.3)
-    model = MultilabelLogisticModel(tags=tags, coefficients=rng.normal(size=(width, len(tags))).astype(np.float32),
-                                    intercepts=rng.normal(size=len(tags)).astype(np.float32),
-                                    thresholds=[0.5] * len(tags))
+    model = MultilabelLogisticModel(
+        tags=tags,
+        coefficients=rng.normal(size=(width, len(tags))).astype(np.float32),
+        intercepts=rng.normal(size=len(tags)).astype(np.float32),
+        thresholds=[0.5] * len(tags),
+    )
     model._set(probabilitiesCol="p")
     truth = [[tags[k] for k in np.flatnonzero(rng.random(len(tags)) < 0.2)] for _ in range(rows)]
     schema = StructType([StructField("features", VectorUDT()), StructField("truth", ArrayType(StringType()))])
-    data = spark.createDataFrame([(SparseVector(width, {j: v for j, v in enumerate(r) if v}), t)
-                                  for r, t in zip(dense, truth)], schema)
+    data = spark.createDataFrame(
+        [(SparseVector(width, {j: v for j, v in enumerate(r) if v}), t) for r, t in zip(dense, truth)], schema
+    )
     positives, negatives = model.probabilityHistograms(data, "truth", 50)
 
     probabilities = np.array([r["p"] for r in model.transform(data).collect()], dtype=np.float64)
@@ -601,8 +685,12 @@ def test_probability_histograms_equal_the_bucketed_probabilities_of_the_predicti
 
 
 def test_the_coefficients_are_broadcast_once_per_model_and_again_when_replaced(spark):
-    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.diag([4.0, 4.0, 4.0]).astype(np.float32),
-                                    intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.6] * 3)
+    model = MultilabelLogisticModel(
+        tags=TAGS,
+        coefficients=np.diag([4.0, 4.0, 4.0]).astype(np.float32),
+        intercepts=np.zeros(3, dtype=np.float32),
+        thresholds=[0.6] * 3,
+    )
     rows = vector_rows(spark, [SparseVector(3, [0], [1.0])])  # probability 0.98 for one tag, 0.5 for the others
     assert model.transform(rows).first()["predicted_tags"] == ["java"]
     broadcast = model._broadcast_weights(spark)
@@ -613,11 +701,14 @@ def test_the_coefficients_are_broadcast_once_per_model_and_again_when_replaced(s
     assert model._broadcast_weights(spark).id() != broadcast.id()
 
 
-@pytest.mark.parametrize("features, coefficient_rows, message", [
-    ([3, 2], 2, "feature ids not ascending within \\[0, 10\\) at position 1"),
-    ([3, 10], 2, "feature ids not ascending within \\[0, 10\\) at position 1"),
-    ([2, 3], 3, "bytes, not the 4 x 2 x 3 of the coefficients"),
-])
+@pytest.mark.parametrize(
+    "features, coefficient_rows, message",
+    [
+        ([3, 2], 2, "feature ids not ascending within \\[0, 10\\) at position 1"),
+        ([3, 10], 2, "feature ids not ascending within \\[0, 10\\) at position 1"),
+        ([2, 3], 3, "bytes, not the 4 x 2 x 3 of the coefficients"),
+    ],
+)
 def test_the_scorer_refuses_weights_files_that_disagree(spark, tmp_path, features, coefficient_rows, message):
     """TagScorer.broadcast reads the ids of the features with a coefficient and their rows from two files: ids out
     of order or range, or rows that do not match them, are refused, never scored against the wrong features."""
@@ -625,20 +716,29 @@ def test_the_scorer_refuses_weights_files_that_disagree(spark, tmp_path, feature
     np.ones((coefficient_rows, 3), dtype="<f4").tofile(tmp_path / "coefficients.f32")
     with pytest.raises(Exception, match=message):
         project_class(spark, multilabel.SCORER_CLASS).broadcast(
-            spark._jsparkSession, str(tmp_path / "features.i32"), str(tmp_path / "coefficients.f32"), 10, [0.0] * 3)
+            spark._jsparkSession, str(tmp_path / "features.i32"), str(tmp_path / "coefficients.f32"), 10, [0.0] * 3
+        )
 
 
 def test_a_vector_of_another_width_than_the_model_is_an_error(spark):
-    model = MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 3), dtype=np.float32),
-                                    intercepts=np.zeros(3, dtype=np.float32), thresholds=[0.5] * 3)
+    model = MultilabelLogisticModel(
+        tags=TAGS,
+        coefficients=np.zeros((4, 3), dtype=np.float32),
+        intercepts=np.zeros(3, dtype=np.float32),
+        thresholds=[0.5] * 3,
+    )
     features = vector_rows(spark, [SparseVector(5, [4], [1.0])])
     with pytest.raises(Exception, match="a feature vector of size 5, the model has 4 features"):
         model.transform(features).collect()
 
 
 def test_vectors_from_arrow_sparse_and_dense_rows_in_a_sliced_batch(spark):
-    vectors = [SparseVector(4, [1, 3], [0.5, 2.0]), DenseVector([1.0, 0.0, 3.0, 4.0]), SparseVector(4, [], []),
-               SparseVector(4, [0], [7.0])]
+    vectors = [
+        SparseVector(4, [1, 3], [0.5, 2.0]),
+        DenseVector([1.0, 0.0, 3.0, 4.0]),
+        SparseVector(4, [], []),
+        SparseVector(4, [0], [7.0]),
+    ]
     df = spark.createDataFrame([(v,) for v in vectors], StructType([StructField("v", VectorUDT())]))
     batch = df.toArrow().column("v").combine_chunks().slice(1)  # a slice: Arrow offsets that do not start at 0
     assert np.array_equal(vectors_to_csr(batch).toarray(), [[1, 0, 3, 4], [0, 0, 0, 0], [7, 0, 0, 0]])
@@ -658,8 +758,9 @@ def test_columns_renumbered_most_frequent_first():
 def test_stacked_joins_consecutive_blocks_up_to_the_row_limit():
     dense, labels = synthetic(rows=10)
     cuts = [0, 3, 5, 9, 10]  # blocks of 3, 2, 4 and 1 rows
-    blocks = [Block(sp.csr_matrix(dense[a:b]), sp.csr_matrix(labels[a:b].astype(float)))
-              for a, b in zip(cuts, cuts[1:])]
+    blocks = [
+        Block(sp.csr_matrix(dense[a:b]), sp.csr_matrix(labels[a:b].astype(float))) for a, b in zip(cuts, cuts[1:])
+    ]
     joined = stacked(blocks, max_rows=5)
     assert [b.X.shape[0] for b in joined] == [5, 5]  # 3 + 2, then 4 + 1
     assert all(sp.isspmatrix_csr(b.X) and sp.isspmatrix_csr(b.Y) and b.weight == 1 for b in joined)
@@ -686,8 +787,9 @@ def test_a_group_reads_its_tagged_rows_and_a_weighed_share_of_the_others(spark):
     dense, labels = synthetic(rows=2000)
     halves = [slice(0, 1000), slice(1000, 2000)]
     blocks = spark.sparkContext.parallelize(
-        [Block(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32)))
-         for h in halves], 2)
+        [Block(sp.csr_matrix(dense[h], dtype=np.float32), sp.csr_matrix(labels[h].astype(np.float32))) for h in halves],
+        2,
+    )
     group = slice(1, 3)  # python and sql
     tagged = labels[:, group].any(axis=1)
 
@@ -717,14 +819,17 @@ def test_a_group_of_rare_tags_learnt_from_a_share_of_the_other_rows_nears_the_mo
     model; and the same model again for the same seed."""
     dense, labels = synthetic(rows=3000)
     labels[:, 2] &= dense[:, 0] > 0.5  # a rarer third tag: most rows have none of its group's tags
-    rows = [(SparseVector(len(x), np.flatnonzero(x).tolist(), x[x != 0].tolist()),
-             [t for t, on in zip(TAGS, y) if on]) for x, y in zip(dense, labels)]
+    rows = [
+        (SparseVector(len(x), np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
+        for x, y in zip(dense, labels)
+    ]
     schema = StructType([StructField("features", VectorUDT()), StructField("tags", ArrayType(StringType()))])
     frame = spark.createDataFrame(rows, schema)
 
     def fit(rate, seed=42):
-        return cold_estimator(numTags=3, regParam=0.01, maxIter=100, tol=1e-10, tagsPerFit=1,
-                                            otherRowsRate=rate, seed=seed).fit(frame)
+        return cold_estimator(
+            numTags=3, regParam=0.01, maxIter=100, tol=1e-10, tagsPerFit=1, otherRowsRate=rate, seed=seed
+        ).fit(frame)
 
     every_row, share, again = fit(1.0), fit(0.3), fit(0.3)
     assert np.abs(every_row.coefficients).max() > 0.5
@@ -737,8 +842,9 @@ def test_a_group_of_rare_tags_learnt_from_a_share_of_the_other_rows_nears_the_mo
 
 
 def test_tags_to_csr_keeps_known_tags_once_each():
-    lists = pa.array([["sql", "rust", "java", "java"], [], None, ["python"], ["rust"], ["sql", "python"]],
-                     pa.list_(pa.string()))
+    lists = pa.array(
+        [["sql", "rust", "java", "java"], [], None, ["python"], ["rust"], ["sql", "python"]], pa.list_(pa.string())
+    )
     labels = tags_to_csr(lists, TAGS)  # TAGS: java, python, sql
     assert labels.dtype == np.float32 and labels.has_canonical_format
     np.testing.assert_array_equal(labels.toarray(), [[1, 0, 1], [0, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 1, 1]])
@@ -762,8 +868,10 @@ def term_count_rows(spark):
     counts[:, 11] = 0
     counts[:2, 11] = 1  # a column in two rows only: below minDocFreq=3
     assert 20 < (~labels.any(axis=1)).sum() < 280
-    rows = [(SparseVector(12, np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
-            for x, y in zip(counts, labels)]
+    rows = [
+        (SparseVector(12, np.flatnonzero(x).tolist(), x[x != 0].tolist()), [t for t, on in zip(TAGS, y) if on])
+        for x, y in zip(counts, labels)
+    ]
     schema = StructType([StructField("tf", VectorUDT()), StructField("tags", ArrayType(StringType()))])
     return spark.createDataFrame(rows, schema)
 
@@ -793,7 +901,8 @@ def test_fit_with_idf_with_the_mllib_solver_runs_mllibs_stages_in_turn(spark, te
     lockstep = cold_estimator(numTags=3, regParam=0.01, maxIter=200, tol=1e-12)
     mllib = MultilabelLogisticRegression(solver="mllib", numTags=3, regParam=0.01, maxIter=500, tol=1e-12)
     (lockstep_idf, lockstep_model), (mllib_idf, mllib_model) = (
-        estimator.fitWithIDF(term_count_rows, idf, normalizer) for estimator in (lockstep, mllib))
+        estimator.fitWithIDF(term_count_rows, idf, normalizer) for estimator in (lockstep, mllib)
+    )
     np.testing.assert_allclose(mllib_idf.idf.toArray(), lockstep_idf.idf.toArray(), rtol=1e-12)
     np.testing.assert_allclose(mllib_model.coefficients, lockstep_model.coefficients, atol=2e-4)
     np.testing.assert_allclose(mllib_model.intercepts, lockstep_model.intercepts, atol=2e-4)
@@ -802,13 +911,13 @@ def test_fit_with_idf_with_the_mllib_solver_runs_mllibs_stages_in_turn(spark, te
 def test_fit_with_idf_needs_an_l2_normalizer_into_the_features(term_count_rows):
     idf = IDF(inputCol="tf", outputCol="tfidf")
     with pytest.raises(ValueError, match="L2 Normalizer"):
-        MultilabelLogisticRegression().fitWithIDF(term_count_rows, idf,
-                                                  Normalizer(inputCol="tfidf", outputCol="features", p=1.0))
+        MultilabelLogisticRegression().fitWithIDF(
+            term_count_rows, idf, Normalizer(inputCol="tfidf", outputCol="features", p=1.0)
+        )
 
 
 def test_saves_and_loads_inside_a_pipeline(spark, training_rows, tmp_path):
-    pipeline = Pipeline(stages=[cold_estimator(numTags=3, regParam=0.01, maxIter=30,
-                                                             probabilitiesCol="probabilities")])
+    pipeline = Pipeline(stages=[cold_estimator(numTags=3, regParam=0.01, maxIter=30, probabilitiesCol="probabilities")])
     fitted = pipeline.fit(training_rows)
     fitted.stages[-1].setThresholds([0.3, 0.4, 0.6])
     fitted.write().save(str(tmp_path / "model"))
@@ -835,15 +944,15 @@ def test_a_model_whose_parts_disagree_does_not_load(spark, training_rows, tmp_pa
     with pytest.raises(ModelMismatchError, match="coefficient rows are for tags"):
         MultilabelLogisticModel.load(str(tmp_path / "m"))
     with pytest.raises(ModelMismatchError, match="model parts disagree"):
-        MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 2)), intercepts=np.zeros(2),
-                                thresholds=[0.5] * 3)
+        MultilabelLogisticModel(tags=TAGS, coefficients=np.zeros((4, 2)), intercepts=np.zeros(2), thresholds=[0.5] * 3)
 
 
 def test_saved_coefficients_are_sparse_and_must_fit_the_feature_width(spark, tmp_path):
     coefficients = np.zeros((6, 2), dtype=np.float32)
     coefficients[1, 0], coefficients[4, 1] = 0.5, -2.0
-    MultilabelLogisticModel(tags=["a", "b"], coefficients=coefficients, intercepts=np.array([0.25, -0.5]),
-                            thresholds=[0.5, 0.5]).write().save(str(tmp_path / "m"))
+    MultilabelLogisticModel(
+        tags=["a", "b"], coefficients=coefficients, intercepts=np.array([0.25, -0.5]), thresholds=[0.5, 0.5]
+    ).write().save(str(tmp_path / "m"))
     rows = spark.read.parquet(str(tmp_path / "m" / "data")).orderBy("position").collect()
     assert [(r.tag, r.indices, r.values) for r in rows] == [("a", [1], [0.5]), ("b", [4], [-2.0])]
     loaded = MultilabelLogisticModel.load(str(tmp_path / "m"))
@@ -877,8 +986,9 @@ def test_each_tags_nonzero_coefficients_are_scipys_csc_columns():
 def test_coefficients_written_by_spark_in_several_files_load(spark, tmp_path):
     """Models saved before the coefficients were written by pyarrow hold Spark's part files (and _SUCCESS, .crc)."""
     coefficients = np.arange(12, dtype=np.float32).reshape(6, 2)
-    model = MultilabelLogisticModel(tags=["a", "b"], coefficients=coefficients, intercepts=np.array([0.25, -0.5]),
-                                    thresholds=[0.5, 0.5])
+    model = MultilabelLogisticModel(
+        tags=["a", "b"], coefficients=coefficients, intercepts=np.array([0.25, -0.5]), thresholds=[0.5, 0.5]
+    )
     model.write().save(str(tmp_path / "m"))
     spark.read.parquet(str(tmp_path / "m" / "data")).repartition(2).write.parquet(str(tmp_path / "by_spark"))
     assert len(list((tmp_path / "by_spark").glob("part-*.parquet"))) == 2
@@ -891,8 +1001,9 @@ def test_coefficients_written_by_spark_in_several_files_load(spark, tmp_path):
 
 
 def test_a_model_without_its_coefficients_does_not_load(spark, tmp_path):
-    model = MultilabelLogisticModel(tags=["a"], coefficients=np.ones((3, 1), dtype=np.float32),
-                                    intercepts=np.zeros(1), thresholds=[0.5])
+    model = MultilabelLogisticModel(
+        tags=["a"], coefficients=np.ones((3, 1), dtype=np.float32), intercepts=np.zeros(1), thresholds=[0.5]
+    )
     model.write().save(str(tmp_path / "m"))
     for data_file in (tmp_path / "m" / "data").glob("*.parquet"):
         data_file.unlink()

@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from pyspark.find_spark_home import _find_spark_home
-
 from conftest import ROOT, SAMPLE, csv_row_count
+from pyspark.find_spark_home import _find_spark_home
 
 SPARK_CLASS = str(Path(_find_spark_home()) / "bin" / "spark-class")
 
@@ -61,15 +60,47 @@ def standalone_cluster(tmp_path):
     started = []
     try:
         with master_log.open("w") as out:
-            started.append(subprocess.Popen(
-                [SPARK_CLASS, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                 "--webui-port", str(free_port())], stdout=out, stderr=subprocess.STDOUT, env=env))
+            started.append(
+                subprocess.Popen(
+                    [
+                        SPARK_CLASS,
+                        "org.apache.spark.deploy.master.Master",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--webui-port",
+                        str(free_port()),
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
         wait_for_port(port, started[0], master_log)
         with worker_log.open("w") as out:
-            started.append(subprocess.Popen(
-                [SPARK_CLASS, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
-                 "--host", "127.0.0.1", "--cores", "2", "--memory", "3g", "--webui-port", str(free_port()),
-                 "--work-dir", str(tmp_path / "work")], stdout=out, stderr=subprocess.STDOUT, env=env))
+            started.append(
+                subprocess.Popen(
+                    [
+                        SPARK_CLASS,
+                        "org.apache.spark.deploy.worker.Worker",
+                        f"spark://127.0.0.1:{port}",
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        "2",
+                        "--memory",
+                        "3g",
+                        "--webui-port",
+                        str(free_port()),
+                        "--work-dir",
+                        str(tmp_path / "work"),
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
         wait_for_worker(worker_log)
         yield f"spark://127.0.0.1:{port}"
     finally:
@@ -85,15 +116,33 @@ def run(*command: str) -> subprocess.CompletedProcess:
 
 def test_submit_to_standalone_cluster_then_query_from_a_new_spark_sql_process(standalone_cluster, tmp_path):
     warehouse = str(tmp_path / "warehouse")
-    submitted = run("scripts/submit.sh", "ingest", "--target", "standalone", "--master", standalone_cluster,
-                    "--warehouse", warehouse, "--source", str(SAMPLE), "--set", "spark.spark.executor.memory=1g")
+    submitted = run(
+        "scripts/submit.sh",
+        "ingest",
+        "--target",
+        "standalone",
+        "--master",
+        standalone_cluster,
+        "--warehouse",
+        warehouse,
+        "--source",
+        str(SAMPLE),
+        "--set",
+        "spark.spark.executor.memory=1g",
+    )
     assert "total" in submitted.stdout
     assert list((tmp_path / "work").glob("app-*/*/stderr")), "no executor ran on the worker"
 
-    answer = run("scripts/spark-sql", "--warehouse", warehouse, "-e",
-                 "SELECT (SELECT count(*) FROM stackoverflow.questions_raw) AS questions, "
-                 "(SELECT count(*) FROM tags_raw) AS tags, "
-                 "(SELECT status FROM job_runs WHERE job = 'ingest') AS status")
-    assert answer.stdout.splitlines() == ["questions\ttags\tstatus",
-                                          f"{csv_row_count(SAMPLE / 'Questions.csv')}\t"
-                                          f"{csv_row_count(SAMPLE / 'Tags.csv')}\tsucceeded"]
+    answer = run(
+        "scripts/spark-sql",
+        "--warehouse",
+        warehouse,
+        "-e",
+        "SELECT (SELECT count(*) FROM stackoverflow.questions_raw) AS questions, "
+        "(SELECT count(*) FROM tags_raw) AS tags, "
+        "(SELECT status FROM job_runs WHERE job = 'ingest') AS status",
+    )
+    assert answer.stdout.splitlines() == [
+        "questions\ttags\tstatus",
+        f"{csv_row_count(SAMPLE / 'Questions.csv')}\t{csv_row_count(SAMPLE / 'Tags.csv')}\tsucceeded",
+    ]

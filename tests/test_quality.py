@@ -13,8 +13,9 @@ def test_seed_text_is_lowercased_title_and_body_text():
 
 
 def test_seed_predictions_keep_each_test_rows_truth_beside_its_prediction():
-    train = pd.DataFrame({"text": ["java spring bean"] * 6 + ["python pandas frame"] * 6,
-                          "tags": [["java"]] * 6 + [["python"]] * 6})
+    train = pd.DataFrame(
+        {"text": ["java spring bean"] * 6 + ["python pandas frame"] * 6, "tags": [["java"]] * 6 + [["python"]] * 6}
+    )
     # a filtered frame keeps its old index: the output must follow row order, not index labels
     test = pd.DataFrame({"text": ["pandas frame", "spring bean"], "tags": [["python"], ["java"]]}, index=[7, 3])
     rows, fit_seconds = seed_predictions(train, test, ["java", "python"])
@@ -49,14 +50,17 @@ def test_joined_sources_keep_a_last_row_without_newline_and_refuse_other_headers
         joined_source([tmp_path / "a", tmp_path / "c"], tmp_path / "mixed")
     (tmp_path / "a" / "Tags.csv").write_text("Id,Tag")  # a header alone, without its newline
     (tmp_path / "b" / "Tags.csv").write_text("Id,Tag\n2,sql\n")
-    assert (joined_source([tmp_path / "a", tmp_path / "b"], tmp_path / "header") / "Tags.csv").read_text() \
-        == "Id,Tag\n2,sql\n"
+    assert (
+        joined_source([tmp_path / "a", tmp_path / "b"], tmp_path / "header") / "Tags.csv"
+    ).read_text() == "Id,Tag\n2,sql\n"
 
 
 def test_groups_of_tags_get_their_own_micro_and_macro_f1():
-    per_tag = [{"recall": 1.0, "support": 4, "predicted": 4, "f1": 1.0},   # group 1: all right
-               {"recall": 0.5, "support": 2, "predicted": 2, "f1": 0.5},
-               {"recall": 0.0, "support": 3, "predicted": 1, "f1": 0.0}]   # group 2: nothing right
+    per_tag = [
+        {"recall": 1.0, "support": 4, "predicted": 4, "f1": 1.0},  # group 1: all right
+        {"recall": 0.5, "support": 2, "predicted": 2, "f1": 0.5},
+        {"recall": 0.0, "support": 3, "predicted": 1, "f1": 0.0},
+    ]  # group 2: nothing right
     assert band_figures(per_tag[:2]) == (2 * 5 / 12, 0.75)
     rows = group_table([Approach("ours", {}, per_tag, 10, 1.0)], group_size=2).splitlines()
     assert rows[0] == "| approach | tags 1-2: micro-F1 | macro-F1 | tags 3-3: micro-F1 | macro-F1 |"

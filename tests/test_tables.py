@@ -25,8 +25,9 @@ def test_append_counted_is_not_fooled_by_another_writers_later_commit(spark, fre
     assert spark.table(table).count() == 55
 
 
-def test_append_counted_counts_its_own_commit_when_another_writer_created_the_table_first(spark, fresh_cfg,
-                                                                                          monkeypatch):
+def test_append_counted_counts_its_own_commit_when_another_writer_created_the_table_first(
+    spark, fresh_cfg, monkeypatch
+):
     table = fresh_cfg().table("raced")
     catalog = type(spark.catalog)
 

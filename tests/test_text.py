@@ -4,10 +4,10 @@ import json
 
 import pytest
 from chispa import assert_df_equality
+from conftest import FIXTURES
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from conftest import FIXTURES
 from stacktags.text import HtmlToText, TechTokenizer, english_stop_words, text_preparation
 
 REAL = json.loads((FIXTURES / "html_bodies.json").read_text(encoding="utf-8"))["questions"]
@@ -19,27 +19,39 @@ def html_to_text(spark, body):
 
 
 def tokens(spark, text, stop_words=True):
-    tokenizer = TechTokenizer(inputCol="t", outputCol="tokens",
-                              stopWords=english_stop_words() if stop_words else [])
+    tokenizer = TechTokenizer(inputCol="t", outputCol="tokens", stopWords=english_stop_words() if stop_words else [])
     return tokenizer.transform(spark.createDataFrame([(text,)], "t string")).first()["tokens"]
 
 
 def test_tech_tokens_survive_whole(spark):
-    text = ("C# and C++ on .NET with node.js, asp.net-mvc, objective-c, x86-64, python-3.x and F#. "
-            "I use java.")
-    assert tokens(spark, text) == ["c#", "c++", ".net", "node.js", "asp.net-mvc", "objective-c", "x86-64",
-                                   "python-3.x", "f#", "use", "java"]
+    text = "C# and C++ on .NET with node.js, asp.net-mvc, objective-c, x86-64, python-3.x and F#. I use java."
+    assert tokens(spark, text) == [
+        "c#",
+        "c++",
+        ".net",
+        "node.js",
+        "asp.net-mvc",
+        "objective-c",
+        "x86-64",
+        "python-3.x",
+        "f#",
+        "use",
+        "java",
+    ]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Why does java. fail?", ["java", "fail"]),                 # trailing sentence punctuation goes
-    ("(see: ruby-on-rails), [sql-server]!", ["see", "ruby-on-rails", "sql-server"]),
-    ("?!...", []),                                              # a title that is only punctuation
-    (None, []),
-    ("Привет мир 你好 Ünïcode", ["привет", "мир", "你好", "ünïcode"]),  # non-Latin scripts are kept
-    ("line one\r\nline two", ["line", "one", "line", "two"]),   # CR/LF inside text
-    ("this and where in c", ["this", "where", "c"]),           # stop words that are also tags stay
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Why does java. fail?", ["java", "fail"]),  # trailing sentence punctuation goes
+        ("(see: ruby-on-rails), [sql-server]!", ["see", "ruby-on-rails", "sql-server"]),
+        ("?!...", []),  # a title that is only punctuation
+        (None, []),
+        ("Привет мир 你好 Ünïcode", ["привет", "мир", "你好", "ünïcode"]),  # non-Latin scripts are kept
+        ("line one\r\nline two", ["line", "one", "line", "two"]),  # CR/LF inside text
+        ("this and where in c", ["this", "where", "c"]),  # stop words that are also tags stay
+    ],
+)
 def test_tokenizer_cases(spark, text, expected):
     assert tokens(spark, text) == expected
 
@@ -48,28 +60,37 @@ def test_code_keeps_its_stop_words(spark):
     assert tokens(spark, "for i in range(10): if x", stop_words=False) == ["for", "i", "in", "range", "10", "if", "x"]
 
 
-@pytest.mark.parametrize("body, prose, code", [
-    ("", "", ""),
-    (None, "", ""),
-    ("<pre><code>x = 1;\nprint(x)</code></pre>", "", "x = 1;\nprint(x)"),              # only code
-    ("just plain text, no HTML", "just plain text, no HTML", ""),
-    ("<p>Hello <b>big <i>world</p> and <div>unclosed", "Hello big world and unclosed", ""),  # unclosed/nested tags
-    ("<p>a</p><script>alert('x')</script><style>p {color: red}</style><p>b</p>", "a b", ""),
-    ("<p>kept</p><!-- a comment <b>with tags</b> -->", "kept", ""),
-    ("<p>Привет мир</p><p>你好</p>", "Привет мир 你好", ""),
-    ("<p>one\r\ntwo</p>\r\n<p>three</p>", "one two three", ""),
-    ("<p>if a &lt; b &amp;&amp; c &gt; d, &quot;x&quot; isn&#39;t&nbsp;y &#x263A;</p>",
-     "if a < b && c > d, \"x\" isn't y \u263a", ""),
-    ("<p>Use <code>List&lt;T&gt;</code> here</p>", "Use here", "List<T>"),
-    ("<p>see <a href=\"http://x.org\">the docs</a> <img src=\"a.png\" alt=\"pic\"></p>", "see the docs", ""),
-    ("<pre class=\"lang-java\"><code>int x;", "", "int x;"),                           # unclosed block
-    ("<p>3 < 4 is true</p>", "3 < 4 is true", ""),                                      # a lone < is text
-    ("<script>never closed", "", ""),
-    ("<p>Call <code>f()</code>:</p><pre><code>f(1)</code></pre><p>or <code>g()</code></p>",  # in document order
-     "Call : or", "f()\n f(1) \ng()"),
-    ("<pre>a <code>b</code> c</pre><!-- <code>not code</code> -->", "", "a  b  c"),  # nested code goes with its pre
-    ("<PRE><Code>Upper</CODE></pre>", "", "Upper"),                                    # tag names in any case
-])
+@pytest.mark.parametrize(
+    "body, prose, code",
+    [
+        ("", "", ""),
+        (None, "", ""),
+        ("<pre><code>x = 1;\nprint(x)</code></pre>", "", "x = 1;\nprint(x)"),  # only code
+        ("just plain text, no HTML", "just plain text, no HTML", ""),
+        ("<p>Hello <b>big <i>world</p> and <div>unclosed", "Hello big world and unclosed", ""),  # unclosed/nested tags
+        ("<p>a</p><script>alert('x')</script><style>p {color: red}</style><p>b</p>", "a b", ""),
+        ("<p>kept</p><!-- a comment <b>with tags</b> -->", "kept", ""),
+        ("<p>Привет мир</p><p>你好</p>", "Привет мир 你好", ""),
+        ("<p>one\r\ntwo</p>\r\n<p>three</p>", "one two three", ""),
+        (
+            "<p>if a &lt; b &amp;&amp; c &gt; d, &quot;x&quot; isn&#39;t&nbsp;y &#x263A;</p>",
+            'if a < b && c > d, "x" isn\'t y \u263a',
+            "",
+        ),
+        ("<p>Use <code>List&lt;T&gt;</code> here</p>", "Use here", "List<T>"),
+        ('<p>see <a href="http://x.org">the docs</a> <img src="a.png" alt="pic"></p>', "see the docs", ""),
+        ('<pre class="lang-java"><code>int x;', "", "int x;"),  # unclosed block
+        ("<p>3 < 4 is true</p>", "3 < 4 is true", ""),  # a lone < is text
+        ("<script>never closed", "", ""),
+        (
+            "<p>Call <code>f()</code>:</p><pre><code>f(1)</code></pre><p>or <code>g()</code></p>",  # in document order
+            "Call : or",
+            "f()\n f(1) \ng()",
+        ),
+        ("<pre>a <code>b</code> c</pre><!-- <code>not code</code> -->", "", "a  b  c"),  # nested code goes with its pre
+        ("<PRE><Code>Upper</CODE></pre>", "", "Upper"),  # tag names in any case
+    ],
+)
 def test_html_cases(spark, body, prose, code):
     assert html_to_text(spark, body) == (prose, code)
 
@@ -99,8 +120,10 @@ def test_tokens_of_real_bodies_hold_no_html_remnants(spark):
     out = text_preparation().transform(df).collect()
     for row in out:
         for column in ("title_tokens", "body_tokens", "code_tokens"):
-            assert not [t for t in row[column] if "<" in t or ">" in t or t in ("p", "pre", "nbsp", "lt", "gt")], \
-                (column, row[column])
+            assert not [t for t in row[column] if "<" in t or ">" in t or t in ("p", "pre", "nbsp", "lt", "gt")], (
+                column,
+                row[column],
+            )
     assert "java.util.stream.stream" in out[[q["Id"] for q in REAL.values()].index("70433519")]["body_tokens"]
 
 
@@ -118,7 +141,12 @@ def test_text_preparation_saves_and_loads_as_a_pipeline_model(spark, tmp_path):
     stages = text_preparation()
     stages.write().save(str(tmp_path / "prep"))
     loaded = PipelineModel.load(str(tmp_path / "prep"))
-    assert [type(s).__name__ for s in loaded.stages] == ["HtmlToText", "TechTokenizer", "TechTokenizer", "TechTokenizer"]
+    assert [type(s).__name__ for s in loaded.stages] == [
+        "HtmlToText",
+        "TechTokenizer",
+        "TechTokenizer",
+        "TechTokenizer",
+    ]
     assert loaded.stages[1].getOrDefault("stopWords") == english_stop_words()
     assert_df_equality(loaded.transform(df), stages.transform(df))
 
@@ -146,24 +174,97 @@ def _regex_reference(df, stop_words):
 
     def tokens(text, stop):
         # Java's String.toLowerCase, as the scanner lowercases: unlike Spark's lower() it knows the final sigma
-        lowered = F.reflect(F.lit("org.apache.commons.lang3.StringUtils"), F.lit("lowerCase"),
-                            F.coalesce(text, F.lit("")))
+        lowered = F.reflect(
+            F.lit("org.apache.commons.lang3.StringUtils"), F.lit("lowerCase"), F.coalesce(text, F.lit(""))
+        )
         found = F.regexp_extract_all(lowered, F.lit(_TOKEN), 0)
         return F.filter(found, lambda token: ~token.isin(stop)) if stop else found
 
-    return df.select("id", prose.alias("body_text"), code.alias("code"),
-                     tokens(F.col("Body"), stop_words).alias("body_tokens"),
-                     tokens(F.col("Body"), []).alias("code_tokens"))
+    return df.select(
+        "id",
+        prose.alias("body_text"),
+        code.alias("code"),
+        tokens(F.col("Body"), stop_words).alias("body_tokens"),
+        tokens(F.col("Body"), []).alias("code_tokens"),
+    )
 
 
 _PIECES = [
-    "<pre>", "<pre class='lang-js'>", "</pre>", "</PRE >", "<code>", "</code>", "<Code", "</code\n>", "<script>",
-    "</script>", "<style type=a>", "</style>", "<!--", "-->", "<!DOCTYPE html>", "<p>", "</p>", "<b>", "<br/>",
-    "<img src=x alt='pic'>", '<a href="<code>">', "<", ">", "</", "</ >", "<prefix>", "<pre\u0301>", "<pre_x>",
-    "<scripts>", "&amp;", "&lt;", "&#39;", "&#x263A;", "&nbsp;", "&bogus;", "&", " ", "  ", "\n", "\r\n", "\r",
-    "\t", "\u00a0", "\u2028", "\u0085", "c++", "c#", ".net", "node.js", "x86-64", "don't", "a--b", "...", "-", "_",
-    "'", "+", "#", ".", "Ünïcode", "İstanbul", "ΟΔΟΣ", "你好", "\U0001d518\U0001d52b", "１２", "Ⅻ", "½", "ſcript",
-    "\u212a", "Word", "The", "and", "where", "x = 1;", "f(1)",
+    "<pre>",
+    "<pre class='lang-js'>",
+    "</pre>",
+    "</PRE >",
+    "<code>",
+    "</code>",
+    "<Code",
+    "</code\n>",
+    "<script>",
+    "</script>",
+    "<style type=a>",
+    "</style>",
+    "<!--",
+    "-->",
+    "<!DOCTYPE html>",
+    "<p>",
+    "</p>",
+    "<b>",
+    "<br/>",
+    "<img src=x alt='pic'>",
+    '<a href="<code>">',
+    "<",
+    ">",
+    "</",
+    "</ >",
+    "<prefix>",
+    "<pre\u0301>",
+    "<pre_x>",
+    "<scripts>",
+    "&amp;",
+    "&lt;",
+    "&#39;",
+    "&#x263A;",
+    "&nbsp;",
+    "&bogus;",
+    "&",
+    " ",
+    "  ",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    "\u00a0",
+    "\u2028",
+    "\u0085",
+    "c++",
+    "c#",
+    ".net",
+    "node.js",
+    "x86-64",
+    "don't",
+    "a--b",
+    "...",
+    "-",
+    "_",
+    "'",
+    "+",
+    "#",
+    ".",
+    "Ünïcode",
+    "İstanbul",
+    "ΟΔΟΣ",
+    "你好",
+    "\U0001d518\U0001d52b",
+    "１２",
+    "Ⅻ",
+    "½",
+    "ſcript",
+    "\u212a",
+    "Word",
+    "The",
+    "and",
+    "where",
+    "x = 1;",
+    "f(1)",
 ]
 
 

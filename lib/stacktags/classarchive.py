@@ -41,8 +41,9 @@ def archive_key(cfg: config.Config) -> str:
     props = config.spark_properties(cfg)
     jars = {k: v for k, v in props.items() if k.startswith("spark.jars")}
     # The JVM also refuses an archive when a jar on the class path changed (stacktags.jar after a rebuild)
-    jar_files = [(jar, Path(jar).stat().st_mtime_ns) for jar in props.get("spark.jars", "").split(",")
-                 if Path(jar).is_file()]
+    jar_files = [
+        (jar, Path(jar).stat().st_mtime_ns) for jar in props.get("spark.jars", "").split(",") if Path(jar).is_file()
+    ]
     return hashlib.sha256(repr((java, spark_jars, sorted(jars.items()), jar_files)).encode()).hexdigest()
 
 
@@ -60,16 +61,27 @@ def build(root: Path, cfg: config.Config, archive: Path) -> bool:
     partial = archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     props = config.spark_properties(cfg)
-    java_options = " ".join(option for option in props.get("spark.driver.extraJavaOptions", "").split()
-                            if not option.startswith("-XX:SharedArchiveFile="))  # dumping starts from no archive
+    java_options = " ".join(
+        option
+        for option in props.get("spark.driver.extraJavaOptions", "").split()
+        if not option.startswith("-XX:SharedArchiveFile=")
+    )  # dumping starts from no archive
     with tempfile.TemporaryDirectory(prefix="stacktags-classarchive-") as warehouse:
         command = spark_submit_command(
-            root, Path(__file__), cfg, None, ["--conf-file", str(cfg.path), "--warehouse", warehouse, WARMUP],
-            [f"--conf=spark.driver.extraJavaOptions={java_options} -XX:ArchiveClassesAtExit={partial}"])
+            root,
+            Path(__file__),
+            cfg,
+            None,
+            ["--conf-file", str(cfg.path), "--warehouse", warehouse, WARMUP],
+            [f"--conf=spark.driver.extraJavaOptions={java_options} -XX:ArchiveClassesAtExit={partial}"],
+        )
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not partial.is_file():
-        print(f"classarchive: no archive made, the warm-up run failed (exit {result.returncode}); jobs run without "
-              f"it, their drivers start slower.\n{(result.stdout + result.stderr)[-3000:]}", file=sys.stderr)
+        print(
+            f"classarchive: no archive made, the warm-up run failed (exit {result.returncode}); jobs run without "
+            f"it, their drivers start slower.\n{(result.stdout + result.stderr)[-3000:]}",
+            file=sys.stderr,
+        )
         return False
     partial.replace(archive)
     return True
@@ -91,11 +103,18 @@ def warm_up(cfg: config.Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stacktags.classarchive", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m stacktags.classarchive",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("action", nargs="?", choices=[WARMUP], help=argparse.SUPPRESS)  # the submitted run itself
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
-                        help="the project folder (holds jobs/ and conf/)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(__file__).resolve().parents[2],
+        help="the project folder (holds jobs/ and conf/)",
+    )
     config.add_common_arguments(parser)
     args = parser.parse_args(argv)
     cfg = config.from_arguments(args)

@@ -24,9 +24,12 @@ from stacktags.persistence import read_metadata
 def check_consistent(model) -> None:
     """Refuses a MultilabelLogisticModel whose tags, thresholds, coefficients and intercepts disagree in number."""
     tags = model.getOrDefault(model.tags)
-    sizes = {"tags": len(tags), "thresholds": len(model.getOrDefault(model.thresholds)),
-             "coefficient rows": model.coefficients.shape[1] if model.coefficients is not None else None,
-             "intercepts": len(model.intercepts) if model.intercepts is not None else None}
+    sizes = {
+        "tags": len(tags),
+        "thresholds": len(model.getOrDefault(model.thresholds)),
+        "coefficient rows": model.coefficients.shape[1] if model.coefficients is not None else None,
+        "intercepts": len(model.intercepts) if model.intercepts is not None else None,
+    }
     if len(set(sizes.values())) != 1:
         raise ModelMismatchError(f"model parts disagree: {sizes}; the model was not saved whole, or was edited")
     if len(set(tags)) != len(tags):
@@ -47,18 +50,21 @@ class ModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         m = self.instance
-        DefaultParamsWriter.saveMetadata(m, path, self.sparkSession,
-                                         extraMetadata={"numFeatures": int(m.coefficients.shape[0])})
+        DefaultParamsWriter.saveMetadata(
+            m, path, self.sparkSession, extraMetadata={"numFeatures": int(m.coefficients.shape[0])}
+        )
         indptr, indices, values = nonzero_per_tag(m.coefficients)
         offsets = pa.array(indptr, pa.int32())
         tags = m.getOrDefault(m.tags)
-        rows = pa.table({
-            "position": pa.array(np.arange(len(tags), dtype=np.int32)),
-            "tag": pa.array(tags, pa.string()),
-            "intercept": pa.array(m.intercepts, pa.float64()),
-            "indices": pa.ListArray.from_arrays(offsets, pa.array(indices, pa.int32())),
-            "values": pa.ListArray.from_arrays(offsets, pa.array(values, pa.float32())),
-        })
+        rows = pa.table(
+            {
+                "position": pa.array(np.arange(len(tags), dtype=np.int32)),
+                "tag": pa.array(tags, pa.string()),
+                "intercept": pa.array(m.intercepts, pa.float64()),
+                "indices": pa.ListArray.from_arrays(offsets, pa.array(indices, pa.int32())),
+                "values": pa.ListArray.from_arrays(offsets, pa.array(values, pa.float32())),
+            }
+        )
         with tempfile.TemporaryDirectory(prefix="stacktags-model-") as folder:
             # Neither dictionary encoding nor compression: trained coefficients hardly repeat, so trying
             # dictionaries and compressing cost most of the write and save no space (docs/performance.md).
@@ -75,8 +81,8 @@ def nonzero_per_tag(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     # strided copy of them all misses it at every element)
     values = np.empty((coefficients.shape[1], len(used)), dtype=coefficients.dtype)
     for start in range(0, len(used), 1024):
-        rows = used[start:start + 1024]
-        values[:, start:start + len(rows)] = coefficients[rows].T
+        rows = used[start : start + 1024]
+        values[:, start : start + len(rows)] = coefficients[rows].T
     nonzero = values != 0
     indptr = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))])
     return indptr, np.broadcast_to(used, values.shape)[nonzero], values[nonzero]
@@ -110,8 +116,9 @@ class ModelReader(MLReader):
         tags = model.getOrDefault(model.tags)
         saved = rows.column("tag").to_pylist()
         if saved != tags:
-            raise ModelMismatchError(f"model at {path}: coefficient rows are for tags {saved[:5]}..., "
-                                     f"the tag list says {tags[:5]}...")
+            raise ModelMismatchError(
+                f"model at {path}: coefficient rows are for tags {saved[:5]}..., the tag list says {tags[:5]}..."
+            )
         width = metadata["numFeatures"]
         indices = rows.column("indices").combine_chunks()
         if (pc.max(indices.flatten()).as_py() or 0) >= width:

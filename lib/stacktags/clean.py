@@ -19,8 +19,22 @@ from stacktags.text import text_preparation
 
 SILVER_TABLE = "questions_clean"
 SPLITS = ("train", "validation", "test")
-SILVER_COLUMNS = ["Id", "title", "body_text", "code", "title_tokens", "body_tokens", "code_tokens", "tags",
-                  "creation_date", "score", "is_closed", "answer_count", "split", "source_hash"]
+SILVER_COLUMNS = [
+    "Id",
+    "title",
+    "body_text",
+    "code",
+    "title_tokens",
+    "body_tokens",
+    "code_tokens",
+    "tags",
+    "creation_date",
+    "score",
+    "is_closed",
+    "answer_count",
+    "split",
+    "source_hash",
+]
 SPLIT_BUCKETS = 1_000_000
 
 
@@ -34,9 +48,11 @@ def split_fractions(cfg: Config) -> dict[str, float]:
 def split_of(question_id: Column, fractions: dict[str, float]) -> Column:
     """train / validation / test from a hash of the Id: the same on every run and machine, and independent of order."""
     bucket = F.pmod(F.xxhash64(question_id), F.lit(SPLIT_BUCKETS)) / SPLIT_BUCKETS
-    return (F.when(bucket < fractions["train"], "train")
-            .when(bucket < fractions["train"] + fractions["validation"], "validation")
-            .otherwise("test"))
+    return (
+        F.when(bucket < fractions["train"], "train")
+        .when(bucket < fractions["train"] + fractions["validation"], "validation")
+        .otherwise("test")
+    )
 
 
 def rows_of_split(data: DataFrame, split: str, test_from: str | date | None = None) -> DataFrame:
@@ -60,24 +76,33 @@ def in_split(split: str, test_from: str | date | None = None) -> Column:
         raise ConfigError(f"test_from must be an ISO date or timestamp such as 2015-01-01, not {test_from!r}") from err
     cut = F.to_timestamp(F.lit(test_from))
     before = F.col("creation_date") < cut
-    return {"test": F.col("creation_date") >= cut,
-            "validation": before & (F.col("split") == "validation"),
-            "train": before & (F.col("split") != "validation")}[split]
+    return {
+        "test": F.col("creation_date") >= cut,
+        "validation": before & (F.col("split") == "validation"),
+        "train": before & (F.col("split") != "validation"),
+    }[split]
 
 
-def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame,
-                   fractions: dict[str, float]) -> DataFrame:
+def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame, fractions: dict[str, float]) -> DataFrame:
     """One row per question: raw Title and Body, its sorted distinct tags, answer count, split and a source hash."""
     tag_arrays = tags.groupBy("Id").agg(F.array_sort(F.collect_set("Tag")).alias("tags"))
     answer_counts = answers.groupBy(F.col("ParentId").alias("Id")).agg(F.count(F.lit(1)).alias("answer_count"))
-    facts = (questions.join(tag_arrays, "Id", "left").join(answer_counts, "Id", "left")
-             .select("Id", "Title", "Body", "row_hash",
-                     F.coalesce("tags", F.array().cast("array<string>")).alias("tags"),
-                     F.col("CreationDate").alias("creation_date"),
-                     F.col("Score").alias("score"),
-                     F.col("ClosedDate").isNotNull().alias("is_closed"),
-                     F.coalesce("answer_count", F.lit(0)).alias("answer_count"),
-                     split_of(F.col("Id"), fractions).alias("split")))
+    facts = (
+        questions.join(tag_arrays, "Id", "left")
+        .join(answer_counts, "Id", "left")
+        .select(
+            "Id",
+            "Title",
+            "Body",
+            "row_hash",
+            F.coalesce("tags", F.array().cast("array<string>")).alias("tags"),
+            F.col("CreationDate").alias("creation_date"),
+            F.col("Score").alias("score"),
+            F.col("ClosedDate").isNotNull().alias("is_closed"),
+            F.coalesce("answer_count", F.lit(0)).alias("answer_count"),
+            split_of(F.col("Id"), fractions).alias("split"),
+        )
+    )
     return facts.withColumn("source_hash", F.xxhash64("row_hash", "tags", "answer_count", "split")).drop("row_hash")
 
 
@@ -95,8 +120,10 @@ class CleanResult:
     def summary(self) -> str:
         splits = ", ".join(f"{name} {self.rows_per_split.get(name, 0)}" for name in SPLITS)
         total = sum(self.rows_per_split.values())
-        return (f"questions_clean: {total} rows ({splits}); this run inserted {self.written.inserted}, "
-                f"updated {self.written.updated} of {self.bronze_questions} bronze questions")
+        return (
+            f"questions_clean: {total} rows ({splits}); this run inserted {self.written.inserted}, "
+            f"updated {self.written.updated} of {self.bronze_questions} bronze questions"
+        )
 
 
 def clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResult:
@@ -104,8 +131,11 @@ def clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResult:
     questions = spark.table(cfg.table(QUESTIONS.table))
     tags = spark.table(cfg.table(TAGS.table))
     answers_table = cfg.table(ANSWERS.table)
-    answers = (spark.table(answers_table) if spark.catalog.tableExists(answers_table)
-               else spark.createDataFrame([], "ParentId bigint"))
+    answers = (
+        spark.table(answers_table)
+        if spark.catalog.tableExists(answers_table)
+        else spark.createDataFrame([], "ParentId bigint")
+    )
     facts = question_facts(questions, tags, answers, split_fractions(cfg))
     silver = cfg.table(SILVER_TABLE)
     if full or not spark.catalog.tableExists(silver):
@@ -115,4 +145,3 @@ def clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResult:
         written = upsert(spark, prepare(changed), silver, ["Id"], hash_column="source_hash")
     per_split = {row["split"]: row["count"] for row in spark.table(silver).groupBy("split").count().collect()}
     return CleanResult(questions.count(), written, per_split)
-

@@ -2,7 +2,8 @@
 
 Relative paths in a conf file are relative to the folder of that file, so a job finds the same warehouse whatever
 directory it is started from. A target's file names a base file (`base = "defaults.toml"`, in the same folder)
-whose settings it extends and may override. Paths given on the command line are relative to the current directory, as usual.
+whose settings it extends and may override. Paths given on the command line are relative to the current directory,
+as usual.
 Nothing is read from environment variables.
 """
 
@@ -26,11 +27,20 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 # Properties that only the launcher (spark-submit, or the embedded session factory) can set: they decide the
 # JVM and the classpath before any Python code runs.
-LAUNCH_PROPERTIES = frozenset({
-    "spark.master", "spark.submit.deployMode", "spark.jars", "spark.jars.packages", "spark.jars.excludes",
-    "spark.jars.repositories",
-    "spark.driver.memory", "spark.driver.cores", "spark.driver.extraJavaOptions", "spark.driver.extraClassPath",
-})
+LAUNCH_PROPERTIES = frozenset(
+    {
+        "spark.master",
+        "spark.submit.deployMode",
+        "spark.jars",
+        "spark.jars.packages",
+        "spark.jars.excludes",
+        "spark.jars.repositories",
+        "spark.driver.memory",
+        "spark.driver.cores",
+        "spark.driver.extraJavaOptions",
+        "spark.driver.extraClassPath",
+    }
+)
 
 
 class ConfigError(UserError, ValueError):
@@ -46,17 +56,39 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "jvm": {"log_config": str, "class_archive": str},
     "ingest": {"encoding": str, "max_body_bytes": int},
     "clean": {"split": dict},
-    "train": {"classifier": str, "num_tags": int, "num_features": int, "title_weight": int, "bigrams": bool,
-              "distinct_terms": bool, "min_doc_freq": int, "warm_start_rows": int, "warm_start_iter": int,
-              "max_iter": int, "tags_per_fit": int, "other_rows_rate": (int, float), "reg_param": (int, float),
-              "max_tags": int, "test_from": (str, date), "models_dir": str, "mllib_max_iter": int,
-              "mllib_parallelism": int},
+    "train": {
+        "classifier": str,
+        "num_tags": int,
+        "num_features": int,
+        "title_weight": int,
+        "bigrams": bool,
+        "distinct_terms": bool,
+        "min_doc_freq": int,
+        "warm_start_rows": int,
+        "warm_start_iter": int,
+        "max_iter": int,
+        "tags_per_fit": int,
+        "other_rows_rate": (int, float),
+        "reg_param": (int, float),
+        "max_tags": int,
+        "test_from": (str, date),
+        "models_dir": str,
+        "mllib_max_iter": int,
+        "mllib_parallelism": int,
+    },
     "evaluate": {"reports_dir": str},
 }
 CHOICES = {("catalog", "metastore"): ("embedded", "external"), ("train", "classifier"): ("lockstep", "mllib")}
 SPARK_SECTION = "spark"
-TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a table",
-              (int, float): "a number", (str, date): "a date such as 2015-01-01"}
+TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+    (int, float): "a number",
+    (str, date): "a date such as 2015-01-01",
+}
 
 
 def _nearest(name: str, candidates: list[str]) -> str:
@@ -69,32 +101,39 @@ def check_setting(section: str, key: str, value: Any, origin: str) -> None:
     """Refuse a setting this project does not have, or a value of the wrong type, naming the nearest valid one."""
     if section == SPARK_SECTION:
         if not key.startswith("spark."):
-            raise ConfigError(f"{origin}: [spark] holds Spark properties, whose names start with spark., not {key!r}"
-                              f"; did you mean spark.spark.{key}?")
+            raise ConfigError(
+                f"{origin}: [spark] holds Spark properties, whose names start with spark., not {key!r}"
+                f"; did you mean spark.spark.{key}?"
+            )
         return
     if section not in SETTINGS:
         raise ConfigError(f"{origin}: unknown section [{section}]{_nearest(section, [*SETTINGS, SPARK_SECTION])}")
     known = SETTINGS[section]
     if key not in known:
         suggestion = _nearest(key, list(known))
-        raise ConfigError(f"{origin}: unknown setting {section}.{key}"
-                          f"{suggestion.replace('mean ', f'mean {section}.') if suggestion else ''}")
+        raise ConfigError(
+            f"{origin}: unknown setting {section}.{key}"
+            f"{suggestion.replace('mean ', f'mean {section}.') if suggestion else ''}"
+        )
     kind = known[key]
     is_bool = isinstance(value, bool)
     if (is_bool and kind is not bool) or not isinstance(value, kind):
         raise ConfigError(f"{origin}: {section}.{key} must be {TYPE_NAMES[kind]}, got {value!r}")
     choices = CHOICES.get((section, key))
     if choices and value not in choices:
-        raise ConfigError(f"{origin}: {section}.{key} must be one of {', '.join(choices)}, got {value!r}"
-                          f"{_nearest(value, list(choices))}")
+        raise ConfigError(
+            f"{origin}: {section}.{key} must be one of {', '.join(choices)}, got {value!r}"
+            f"{_nearest(value, list(choices))}"
+        )
 
 
 def check_settings(data: dict[str, Any], origin: str) -> None:
     """Every section and key of a parsed conf file against SETTINGS."""
     for section, values in data.items():
         if not isinstance(values, dict):
-            raise ConfigError(f"{origin}: {section} = {values!r} is outside any section; settings go under "
-                              f"[section] headers")
+            raise ConfigError(
+                f"{origin}: {section} = {values!r} is outside any section; settings go under [section] headers"
+            )
         for key, value in values.items():
             check_setting(section, key, value, origin)
 
@@ -149,8 +188,11 @@ BASE_KEY = "base"  # a conf file's top-level key naming the file whose settings 
 def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A conf file's settings, checked, on top of those of its base file (and the base's base, ...)."""
     if not path.is_file():
-        raise ConfigError(f"conf file not found: {path} (pass --conf-file, e.g. conf/local.toml)"
-                          if not extended_by else f"{extended_by[-1]}: its base {path} is not there")
+        raise ConfigError(
+            f"conf file not found: {path} (pass --conf-file, e.g. conf/local.toml)"
+            if not extended_by
+            else f"{extended_by[-1]}: its base {path} is not there"
+        )
     if path in extended_by:
         raise ConfigError(f"{path}: its base files lead back to it")
     try:
@@ -167,8 +209,9 @@ def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict[str, Any]:
     return merged
 
 
-def load(path: str | Path, warehouse: str | None = None, database: str | None = None,
-         settings: list[str] | None = None) -> Config:
+def load(
+    path: str | Path, warehouse: str | None = None, database: str | None = None, settings: list[str] | None = None
+) -> Config:
     """Read a conf file (on top of its base) and apply overrides: --warehouse, --database and any number of
     --set SECTION.KEY=VALUE. Every setting is checked against SETTINGS."""
     path = Path(path).expanduser().resolve()
@@ -246,7 +289,9 @@ def spark_properties(cfg: Config) -> dict[str, str]:
     props = {key: _spark_value(value) for key, value in cfg.section("spark").items()}
     props["spark.sql.extensions"] = DELTA_EXTENSION
     props["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
-    props["spark.sql.catalogImplementation"] = "hive"  # persistent catalog: tables are visible by name to the next process
+    props["spark.sql.catalogImplementation"] = (
+        "hive"  # persistent catalog: tables are visible by name to the next process
+    )
     props["spark.sql.warehouse.dir"] = cfg.warehouse
     if cfg.get("catalog", "metastore", "embedded") == "embedded":
         # The embedded default: a Derby metastore inside the warehouse folder, so one folder holds the whole catalog.
@@ -261,8 +306,11 @@ def spark_properties(cfg: Config) -> dict[str, str]:
     if cfg.get("jvm", "class_archive"):
         # Classes mapped from the archive (stacktags.classarchive) instead of loaded one by one; a missing or stale
         # archive is skipped by the JVM, so its notice about that is silenced.
-        driver_options += [f"-XX:SharedArchiveFile={cfg.get('jvm', 'class_archive')}", "-Xlog:cds=off",
-                           "-Xlog:cds+dynamic=off"]
+        driver_options += [
+            f"-XX:SharedArchiveFile={cfg.get('jvm', 'class_archive')}",
+            "-Xlog:cds=off",
+            "-Xlog:cds+dynamic=off",
+        ]
     if driver_options:
         java_options = props.get("spark.driver.extraJavaOptions", "")
         props["spark.driver.extraJavaOptions"] = " ".join([java_options, *driver_options]).strip()
@@ -274,8 +322,11 @@ def spark_properties(cfg: Config) -> dict[str, str]:
     if jars.get("dir"):
         props["spark.jars"] = ",".join(jar_files(jars["dir"]))  # the bundle holds stacktags.jar too
         return props
-    local = jars.get("packages") and jars.get("resolved") and recorded_jars(
-        jars["resolved"], jars["packages"], jars.get("exclude", []))
+    local = (
+        jars.get("packages")
+        and jars.get("resolved")
+        and recorded_jars(jars["resolved"], jars["packages"], jars.get("exclude", []))
+    )
     if local:  # the packages' jars as resolved at setup: no resolution (nor its report) at each start
         props["spark.jars"] = ",".join([*([jars["project"]] if jars.get("project") else []), *local])
         return props
@@ -291,18 +342,34 @@ def spark_properties(cfg: Config) -> dict[str, str]:
 def add_common_arguments(parser: argparse.ArgumentParser, default_conf: str = "conf/local.toml") -> None:
     """The options every job and script shares."""
     group = parser.add_argument_group("configuration")
-    group.add_argument("--conf-file", default=default_conf,
-                       help="settings file (TOML), one per target: conf/local.toml, conf/standalone.toml, ... "
-                            f"(default: {default_conf}, relative to the current directory)")
-    group.add_argument("--warehouse", help="warehouse folder or URI; overrides [catalog] warehouse. Locally it also "
-                                           "holds the embedded metastore")
-    group.add_argument("--database", help="catalog database of the project tables; overrides [catalog] database "
-                                          "(default in conf: stackoverflow)")
-    group.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override any setting, e.g. --set ingest.max_body_bytes=2048 or "
-                            "--set spark.spark.sql.shuffle.partitions=4 (repeatable)")
-    group.add_argument("--verbose", action="store_true",
-                       help="on an error the user can fix (a setting, an input), print the traceback too")
+    group.add_argument(
+        "--conf-file",
+        default=default_conf,
+        help="settings file (TOML), one per target: conf/local.toml, conf/standalone.toml, ... "
+        f"(default: {default_conf}, relative to the current directory)",
+    )
+    group.add_argument(
+        "--warehouse",
+        help="warehouse folder or URI; overrides [catalog] warehouse. Locally it also holds the embedded metastore",
+    )
+    group.add_argument(
+        "--database",
+        help="catalog database of the project tables; overrides [catalog] database (default in conf: stackoverflow)",
+    )
+    group.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any setting, e.g. --set ingest.max_body_bytes=2048 or "
+        "--set spark.spark.sql.shuffle.partitions=4 (repeatable)",
+    )
+    group.add_argument(
+        "--verbose",
+        action="store_true",
+        help="on an error the user can fix (a setting, an input), print the traceback too",
+    )
 
 
 def from_arguments(args: argparse.Namespace) -> Config:

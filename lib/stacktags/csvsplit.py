@@ -13,8 +13,8 @@ the wrong number of fields keeps its raw text in the corrupt-record column, as S
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -43,7 +43,7 @@ def arrow_location(uri: str) -> tuple[pafs.FileSystem, str] | None:
     if sep and scheme in ARROW_SCHEMES:
         uri = f"{ARROW_SCHEMES[scheme]}://{rest}"
     if uri.startswith("file:"):
-        uri = "/" + uri[len("file:"):].lstrip("/")
+        uri = "/" + uri[len("file:") :].lstrip("/")
     try:
         return pafs.FileSystem.from_uri(uri)
     except (pa.ArrowException, OSError, ValueError):
@@ -159,11 +159,16 @@ def parse_records(data: bytes, columns: list[str], corrupt_column: str) -> Itera
     reader = pacsv.open_csv(
         pa.BufferReader(data),
         read_options=pacsv.ReadOptions(column_names=columns, use_threads=False, block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, double_quote=True, escape_char=False,
-                                          invalid_row_handler=keep_corrupt),
-        convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in columns},
-                                             null_values=[""], strings_can_be_null=True,
-                                             quoted_strings_can_be_null=False))
+        parse_options=pacsv.ParseOptions(
+            newlines_in_values=True, double_quote=True, escape_char=False, invalid_row_handler=keep_corrupt
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in columns},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
     for batch in reader:
         yield pa.RecordBatch.from_arrays([*batch.columns, pa.nulls(batch.num_rows, pa.string())], schema=schema)
     if corrupt:
@@ -179,8 +184,9 @@ def range_bytes(spark: SparkSession, size: int) -> int:
     return min(conf.filesMaxPartitionBytes(), max(conf.filesOpenCostInBytes(), per_core))
 
 
-def read_csv_split(spark: SparkSession, location: tuple[pafs.FileSystem, str], columns: list[str],
-                   corrupt_column: str, encoding: str) -> DataFrame:
+def read_csv_split(
+    spark: SparkSession, location: tuple[pafs.FileSystem, str], columns: list[str], corrupt_column: str, encoding: str
+) -> DataFrame:
     """The file's records as string columns plus `corrupt_column`, read by one task per byte range.
 
     `location` comes from `arrow_location`. The quote-counting pass runs now; the parse runs with the DataFrame's
@@ -189,8 +195,12 @@ def read_csv_split(spark: SparkSession, location: tuple[pafs.FileSystem, str], c
     ranges = plan_ranges(size, range_bytes(spark, size))
     # One task per range, on a JVM-made input (spark.range with one id per partition), so no Python stage feeds it.
     range_ids = spark.range(0, len(ranges), 1, len(ranges))
-    counts = {row.id: row.quotes for row in range_ids.mapInArrow(
-        lambda batches: count_quotes(batches, location, ranges), "id long, quotes long").collect()}
+    counts = {
+        row.id: row.quotes
+        for row in range_ids.mapInArrow(
+            lambda batches: count_quotes(batches, location, ranges), "id long, quotes long"
+        ).collect()
+    }
     ranges = with_quote_states(ranges, [counts[i] for i in range(len(ranges))])
 
     def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -203,8 +213,9 @@ def read_csv_split(spark: SparkSession, location: tuple[pafs.FileSystem, str], c
     return range_ids.mapInArrow(parse, schema)
 
 
-def count_quotes(batches: Iterator[pa.RecordBatch], location: tuple[pafs.FileSystem, str],
-                 ranges: list[ByteRange]) -> Iterator[pa.RecordBatch]:
+def count_quotes(
+    batches: Iterator[pa.RecordBatch], location: tuple[pafs.FileSystem, str], ranges: list[ByteRange]
+) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         ids = batch.column("id").to_pylist()
         quotes = [quote_count(location, ranges[i].start, ranges[i].end) for i in ids]

@@ -8,7 +8,7 @@ import html
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +24,17 @@ from stacktags.model import MODELS_TABLE, THRESHOLD_BUCKETS, classifier_of, load
 from stacktags.tables import append
 
 METRICS_TABLE = "model_metrics"
-METRICS_SCHEMA = StructType([
-    StructField("model_version", IntegerType(), False),
-    StructField("evaluated_at", TimestampType(), False),
-    StructField("split", StringType(), False),
-    StructField("tag", StringType(), True),  # null for the overall figures
-    StructField("metric", StringType(), False),
-    StructField("value", DoubleType(), False),
-    StructField("support", LongType(), True),
-])
+METRICS_SCHEMA = StructType(
+    [
+        StructField("model_version", IntegerType(), False),
+        StructField("evaluated_at", TimestampType(), False),
+        StructField("split", StringType(), False),
+        StructField("tag", StringType(), True),  # null for the overall figures
+        StructField("metric", StringType(), False),
+        StructField("value", DoubleType(), False),
+        StructField("support", LongType(), True),
+    ]
+)
 EXAMPLES = 25
 
 
@@ -58,16 +60,28 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     known = F.array(*map(F.lit, tags))
     data = spark.read.option("versionAsOf", info["data_version"]).table(info["data_table"])
     test_from = (info["params"] or {}).get("test_from")  # the model's own split keeps its training rows out
-    test = (rows_of_split(data, "test", test_from)
-            .withColumn("tags", F.array_intersect("tags", known))
-            .where(F.size("tags") > 0)
-            .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags"))
+    test = (
+        rows_of_split(data, "test", test_from)
+        .withColumn("tags", F.array_intersect("tags", known))
+        .where(F.size("tags") > 0)
+        .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags")
+    )
     # one prediction of the test rows, cached with their features, serves the metrics, the probability histograms
     # (counted from the features where they are scored) and the examples
     features = classifier.getFeaturesCol()
-    scored = predictor.transform(test).select(
-        "Id", "title", F.col("tags").alias("truth"), F.col("predicted_tags").alias("predicted"),
-        F.transform("scores", lambda s: s["tag"]).alias("ranked"), "scores", features).cache()
+    scored = (
+        predictor.transform(test)
+        .select(
+            "Id",
+            "title",
+            F.col("tags").alias("truth"),
+            F.col("predicted_tags").alias("predicted"),
+            F.transform("scores", lambda s: s["tag"]).alias("ranked"),
+            "scores",
+            features,
+        )
+        .cache()
+    )
     metrics = evaluate_predictions(scored, tags)
     positives, negatives = classifier.probabilityHistograms(scored, "truth", THRESHOLD_BUCKETS)
     examples = [row.asDict(recursive=True) for row in scored.drop(features).orderBy("Id").limit(EXAMPLES).collect()]
@@ -77,9 +91,19 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     out = reports_dir(cfg) / f"v{version}"
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "metrics.json"
-    json_path.write_text(json.dumps({"model_version": version, "split": "test", "test_from": test_from,
-                                     "data_version": info["data_version"],
-                                     "overall": metrics.overall, "per_tag": metrics.per_tag}, indent=1))
+    json_path.write_text(
+        json.dumps(
+            {
+                "model_version": version,
+                "split": "test",
+                "test_from": test_from,
+                "data_version": info["data_version"],
+                "overall": metrics.overall,
+                "per_tag": metrics.per_tag,
+            },
+            indent=1,
+        )
+    )
     report_path = out / "report.html"
     thresholds = classifier.getOrDefault(classifier.thresholds)
     report_path.write_text(render_report(version, info, metrics, tags, thresholds, positives, negatives, examples))
@@ -87,19 +111,23 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
 
 
 def record_metrics(spark: SparkSession, cfg: Config, version: int, metrics: Metrics) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [(version, now, "test", None, name, float(value), None) for name, value in metrics.overall.items()]
     for tag in metrics.per_tag:
-        rows += [(version, now, "test", tag["tag"], name, float(tag[name]), tag["support"])
-                 for name in ("precision", "recall", "f1")]
+        rows += [
+            (version, now, "test", tag["tag"], name, float(tag[name]), tag["support"])
+            for name in ("precision", "recall", "f1")
+        ]
     append(spark.createDataFrame(rows, METRICS_SCHEMA), cfg.table(METRICS_TABLE))
     headline = {k: metrics.overall[k] for k in ("micro_f1", "macro_f1", "p_at_1", "p_at_3", "p_at_5", "r_at_5")}
     DeltaTable.forName(spark, cfg.table(MODELS_TABLE)).update(
         condition=F.col("version") == version,
-        set={"metrics": F.create_map(*[x for k, v in headline.items() for x in (F.lit(k), F.lit(float(v)))])})
+        set={"metrics": F.create_map(*[x for k, v in headline.items() for x in (F.lit(k), F.lit(float(v)))])},
+    )
 
 
 # --- the HTML report -----------------------------------------------------------------------------------------------
+
 
 def split_rule(info: dict) -> str:
     test_from = (info["params"] or {}).get("test_from")
@@ -114,8 +142,10 @@ def _png(figure) -> str:
 
 def per_tag_figure(metrics: Metrics, top: int = 40):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     tags = sorted(metrics.per_tag, key=lambda t: -t["support"])[:top]
     figure, axis = plt.subplots(figsize=(12, 4.5))
     x = np.arange(len(tags))
@@ -128,13 +158,16 @@ def per_tag_figure(metrics: Metrics, top: int = 40):
     return figure
 
 
-def threshold_figure(tags: list[str], thresholds: list[float], positives: np.ndarray, negatives: np.ndarray,
-                     show: int = 12):
+def threshold_figure(
+    tags: list[str], thresholds: list[float], positives: np.ndarray, negatives: np.ndarray, show: int = 12
+):
     import matplotlib.pyplot as plt
+
     order = np.argsort(-positives.sum(axis=1))[:show]
     columns = 4
-    figure, axes = plt.subplots((len(order) + columns - 1) // columns, columns, figsize=(14, 3 * len(order) / columns + 1),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        (len(order) + columns - 1) // columns, columns, figsize=(14, 3 * len(order) / columns + 1), squeeze=False
+    )
     grid = np.arange(positives.shape[1]) / positives.shape[1]
     for axis, k in zip(axes.flat, order):
         tp = np.cumsum(positives[k, ::-1])[::-1]
@@ -146,7 +179,7 @@ def threshold_figure(tags: list[str], thresholds: list[float], positives: np.nda
         axis.axvline(thresholds[k], color="grey", linestyle="--", linewidth=1)
         axis.set_title(f"{tags[k]} (threshold {thresholds[k]:.3f})", fontsize=9)
         axis.set_ylim(0, 1.02)
-    for axis in list(axes.flat)[len(order):]:
+    for axis in list(axes.flat)[len(order) :]:
         axis.axis("off")
     axes.flat[0].legend(fontsize=8)
     figure.suptitle("Precision and recall against the decision threshold (test split)")
@@ -158,19 +191,30 @@ def _top_scores(scores: list[dict]) -> str:
     return ", ".join(f"{s['tag']} {s['probability']:.2f}" for s in scores)
 
 
-def render_report(version: int, info: dict, metrics: Metrics, tags: list[str], thresholds: list[float],
-                  positives: np.ndarray, negatives: np.ndarray, examples: list[dict]) -> str:
+def render_report(
+    version: int,
+    info: dict,
+    metrics: Metrics,
+    tags: list[str],
+    thresholds: list[float],
+    positives: np.ndarray,
+    negatives: np.ndarray,
+    examples: list[dict],
+) -> str:
     import matplotlib.pyplot as plt
+
     overall_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in metrics.overall.items())
     tag_rows = "".join(
         f"<tr><td>{html.escape(t['tag'])}</td><td>{t['precision']:.3f}</td><td>{t['recall']:.3f}</td>"
         f"<td>{t['f1']:.3f}</td><td>{t['support']}</td><td>{thresholds[i]:.3f}</td></tr>"
-        for i, t in enumerate(metrics.per_tag))
+        for i, t in enumerate(metrics.per_tag)
+    )
     example_rows = "".join(
         f"<tr><td>{e['Id']}</td><td>{html.escape(e['title'] or '')}</td><td>{html.escape(', '.join(e['truth']))}</td>"
         f"<td>{html.escape(', '.join(e['predicted']))}</td>"
         f"<td>{html.escape(_top_scores(e['scores']))}</td></tr>"
-        for e in examples)
+        for e in examples
+    )
     figures = [per_tag_figure(metrics), threshold_figure(tags, thresholds, positives, negatives)]
     images = "".join(f'<img alt="plot" src="data:image/png;base64,{_png(f)}">' for f in figures)
     for figure in figures:
@@ -181,10 +225,10 @@ def render_report(version: int, info: dict, metrics: Metrics, tags: list[str], t
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} img{{max-width:100%;display:block;margin:1em 0}}</style>
 </head><body>
 <h1>stacktags model {version}: test-split evaluation</h1>
-<p>Trained on {html.escape(str(info['data_table']))} version {info['data_version']} ({html.escape(str(info['path']))}).
-Evaluated on the test split only ({split_rule(info)}): {int(metrics.overall['rows'])} questions that carry at least
+<p>Trained on {html.escape(str(info["data_table"]))} version {info["data_version"]} ({html.escape(str(info["path"]))}).
+Evaluated on the test split only ({split_rule(info)}): {int(metrics.overall["rows"])} questions that carry at least
 one of the model's
-{len(tags)} tags. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</p>
+{len(tags)} tags. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>
 <h2>Overall</h2><table><tr><th>metric</th><th>value</th></tr>{overall_rows}</table>
 <h2>Plots</h2>{images}
 <h2>Predicted and true tags ({len(examples)} test questions)</h2>

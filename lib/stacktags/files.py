@@ -1,4 +1,4 @@
-"""Files on any file system Hadoop knows (local, s3://, hdfs://), handled by the driver through Hadoop's FileSystem API."""
+"""Files on any file system Hadoop knows (local, s3://, hdfs://), handled by the driver through Hadoop's FileSystem."""
 
 from __future__ import annotations
 
@@ -19,20 +19,23 @@ def path_exists(spark: SparkSession, path: str) -> bool:
 def upload(spark: SparkSession, local_file: str, path: str) -> None:
     """Copies a file of the driver's disk to path (replacing a file there)."""
     file_system, hadoop_path = hadoop_file(spark, path)
-    file_system.copyFromLocalFile(False, True, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file),
-                                  hadoop_path)
+    file_system.copyFromLocalFile(
+        False, True, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file), hadoop_path
+    )
 
 
 def download(spark: SparkSession, path: str, local_file: str) -> None:
     """Copies the file at path to the driver's disk (checked against its checksum file, when it has one)."""
     file_system, hadoop_path = hadoop_file(spark, path)
-    file_system.copyToLocalFile(False, hadoop_path, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file),
-                                True)  # raw local file system: no checksum file beside the copy
+    file_system.copyToLocalFile(
+        False, hadoop_path, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file), True
+    )  # raw local file system: no checksum file beside the copy
 
 
 def data_files(spark: SparkSession, folder: str, suffix: str) -> list[str]:
     """The files of folder whose names end with suffix, in name order; hidden ones (_SUCCESS, .crc) left out."""
     file_system, hadoop_path = hadoop_file(spark, folder)
     names = [status.getPath().toString() for status in file_system.listStatus(hadoop_path) if status.isFile()]
-    return sorted(name for name in names
-                  if name.endswith(suffix) and not name.rsplit("/", 1)[-1].startswith(("_", ".")))
+    return sorted(
+        name for name in names if name.endswith(suffix) and not name.rsplit("/", 1)[-1].startswith(("_", "."))
+    )

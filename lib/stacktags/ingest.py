@@ -66,36 +66,53 @@ class SourceFile:
         return f"{self.table}_rejected"
 
 
-QUESTIONS = SourceFile("Questions.csv", "questions_raw", (
-    Field("Id", "bigint", required=True),
-    Field("OwnerUserId", "bigint", na_means_missing=True),
-    Field("CreationDate", "timestamp", na_means_missing=True),
-    Field("ClosedDate", "timestamp", na_means_missing=True),
-    Field("Score", "int", na_means_missing=True),
-    Field("Title", "string", required=True),
-    Field("Body", "string", size_capped=True),
-), keys=("Id",))
+QUESTIONS = SourceFile(
+    "Questions.csv",
+    "questions_raw",
+    (
+        Field("Id", "bigint", required=True),
+        Field("OwnerUserId", "bigint", na_means_missing=True),
+        Field("CreationDate", "timestamp", na_means_missing=True),
+        Field("ClosedDate", "timestamp", na_means_missing=True),
+        Field("Score", "int", na_means_missing=True),
+        Field("Title", "string", required=True),
+        Field("Body", "string", size_capped=True),
+    ),
+    keys=("Id",),
+)
 
 # Tags are kept literally: `null`, `nan` and `NA` are tag names here, never missing values.
-TAGS = SourceFile("Tags.csv", "tags_raw", (
-    Field("Id", "bigint", required=True),
-    Field("Tag", "string", required=True),
-), keys=("Id", "Tag"))
+TAGS = SourceFile(
+    "Tags.csv",
+    "tags_raw",
+    (
+        Field("Id", "bigint", required=True),
+        Field("Tag", "string", required=True),
+    ),
+    keys=("Id", "Tag"),
+)
 
-ANSWERS = SourceFile("Answers.csv", "answers_raw", (
-    Field("Id", "bigint", required=True),
-    Field("OwnerUserId", "bigint", na_means_missing=True),
-    Field("CreationDate", "timestamp", na_means_missing=True),
-    Field("ParentId", "bigint", required=True),
-    Field("Score", "int", na_means_missing=True),
-    Field("Body", "string", size_capped=True),
-), keys=("Id",), required=False)
+ANSWERS = SourceFile(
+    "Answers.csv",
+    "answers_raw",
+    (
+        Field("Id", "bigint", required=True),
+        Field("OwnerUserId", "bigint", na_means_missing=True),
+        Field("CreationDate", "timestamp", na_means_missing=True),
+        Field("ParentId", "bigint", required=True),
+        Field("Score", "int", na_means_missing=True),
+        Field("Body", "string", size_capped=True),
+    ),
+    keys=("Id",),
+    required=False,
+)
 
 SOURCE_FILES = (QUESTIONS, TAGS, ANSWERS)
 QUESTION_REFERENCE = {TAGS.table: "Id", ANSWERS.table: "ParentId"}  # the column of a child row naming its question
 
 
 # --- reading -------------------------------------------------------------------------------------------------------
+
 
 def java_charset(spark: SparkSession, encoding: str) -> str:
     """The JVM's name for an encoding; Python spellings such as latin-1 are accepted."""
@@ -145,23 +162,33 @@ def read_as_strings(spark: SparkSession, path: str, columns: list[str], encoding
     uri = qualified_uri(spark, path)
     location = csvsplit.arrow_location(uri) if csvsplit.ascii_compatible(encoding) else None
     if location is not None:
-        return (csvsplit.read_csv_split(spark, location, columns, CORRUPT_RECORD, encoding)
-                .withColumn(SOURCE_FILE, F.lit(uri)))
+        return csvsplit.read_csv_split(spark, location, columns, CORRUPT_RECORD, encoding).withColumn(
+            SOURCE_FILE, F.lit(uri)
+        )
     return read_with_spark_csv(spark, uri, columns, encoding)
 
 
 def read_with_spark_csv(spark: SparkSession, path: str, columns: list[str], encoding: str) -> DataFrame:
     """read_as_strings with Spark's CSV reader. multiLine keeps HTML bodies with newlines whole; escape='"' reads the
     doubled quotes the files use."""
-    schema = StructType([StructField(name, StringType()) for name in columns] + [StructField(CORRUPT_RECORD, StringType())])
-    return (spark.read.schema(schema)
-            .options(**CSV_DIALECT).option("header", True).option("multiLine", True).option("encoding", encoding)
-            .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-            .csv(path)
-            .withColumn(SOURCE_FILE, F.col("_metadata.file_path")))
+    schema = StructType(
+        [StructField(name, StringType()) for name in columns] + [StructField(CORRUPT_RECORD, StringType())]
+    )
+    return (
+        spark.read.schema(schema)
+        .options(**CSV_DIALECT)
+        .option("header", True)
+        .option("multiLine", True)
+        .option("encoding", encoding)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .csv(path)
+        .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+    )
 
 
 # --- parsing: pure transforms --------------------------------------------------------------------------------------
+
 
 def present(field: Field) -> Column:
     """The raw value, with the Kaggle NA marker read as missing where the column allows it."""
@@ -186,39 +213,53 @@ def problem(field: Field, max_bytes: int) -> Column:
         checks.append(F.when(value.isNull() | (F.trim(value) == ""), F.lit(f"empty {field.name}")))
     if field.type != "string":
         label = "non-numeric" if field.type in ("bigint", "int") else "unparsable"
-        checks.append(F.when(value.isNotNull() & parsed(field).isNull(),
-                             F.format_string(f"{label} {field.name}: %s", F.substring(value, 1, 60))))
+        checks.append(
+            F.when(
+                value.isNotNull() & parsed(field).isNull(),
+                F.format_string(f"{label} {field.name}: %s", F.substring(value, 1, 60)),
+            )
+        )
     if field.size_capped:
-        checks.append(F.when(F.octet_length(value) > max_bytes,
-                             F.format_string(f"{field.name} over {max_bytes} bytes: %d", F.octet_length(value))))
+        checks.append(
+            F.when(
+                F.octet_length(value) > max_bytes,
+                F.format_string(f"{field.name} over {max_bytes} bytes: %d", F.octet_length(value)),
+            )
+        )
     return F.coalesce(*checks) if checks else F.lit(None).cast("string")
 
 
 def parse_rows(source: SourceFile, max_bytes: int):
     """Raw string rows -> typed columns, a content hash, and `reject_reason` (null for a good row)."""
+
     def transform(raw: DataFrame) -> DataFrame:
         reason = F.coalesce(
             F.when(F.col(CORRUPT_RECORD).isNotNull(), F.lit(f"wrong field count (expected {len(source.fields)})")),
-            *[problem(f, max_bytes) for f in source.fields])
+            *[problem(f, max_bytes) for f in source.fields],
+        )
         return raw.select(
             *[parsed(f).alias(f.name) for f in source.fields],
             F.xxhash64(*source.columns).alias(ROW_HASH),
             F.col(SOURCE_FILE),
             reason.alias(REJECT_REASON),
-            F.when(reason.isNotNull(), F.coalesce(F.col(CORRUPT_RECORD), F.to_csv(F.struct(*source.columns), CSV_DIALECT)))
-             .alias("raw_record"),
+            F.when(
+                reason.isNotNull(), F.coalesce(F.col(CORRUPT_RECORD), F.to_csv(F.struct(*source.columns), CSV_DIALECT))
+            ).alias("raw_record"),
         )
+
     return transform
 
 
 def source_record(source: SourceFile) -> Column:
     """A typed row written back as the CSV line it came from (dates in the source format, NA where missing)."""
+
     def text(f: Field) -> Column:
         value = F.col(f.name)
         if f.type == "timestamp":
             value = F.date_format(value, "yyyy-MM-dd'T'HH:mm:ss'Z'")
         value = value.cast("string")
         return F.coalesce(value, F.lit("NA")) if f.na_means_missing else value
+
     return F.to_csv(F.struct(*[text(f).alias(f.name) for f in source.fields]), CSV_DIALECT)
 
 
@@ -246,18 +287,24 @@ def flag_duplicates(source: SourceFile, dup_keys: DataFrame):
         contested = F.coalesce(F.col("_dup"), F.lit(False)) & is_good
         rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*duplicate_order(source)))
         label = F.concat_ws("/", *[F.col(k).cast("string") for k in keys])
-        resolved = (marked.where(contested)
-                    .withColumn(REJECT_REASON, F.when(rank > 1, F.format_string(
-                        "duplicate %s: another row with this key was kept", label)))
-                    .withColumn("raw_record", F.when(F.col(REJECT_REASON).isNotNull(), source_record(source))))
+        resolved = (
+            marked.where(contested)
+            .withColumn(
+                REJECT_REASON,
+                F.when(rank > 1, F.format_string("duplicate %s: another row with this key was kept", label)),
+            )
+            .withColumn("raw_record", F.when(F.col(REJECT_REASON).isNotNull(), source_record(source)))
+        )
         return marked.where(~contested).unionByName(resolved).select(*rows.columns)
+
     return transform
 
 
 def good_rows(rows: DataFrame, source: SourceFile, run_id: str) -> DataFrame:
     """The bronze table's rows: StackSample's columns plus lineage."""
     return rows.where(F.col(REJECT_REASON).isNull()).select(
-        *source.columns, ROW_HASH, SOURCE_FILE, F.lit(run_id).alias("ingest_run_id"))
+        *source.columns, ROW_HASH, SOURCE_FILE, F.lit(run_id).alias("ingest_run_id")
+    )
 
 
 def rejected_rows(rows: DataFrame, run_id: str) -> DataFrame:
@@ -273,6 +320,7 @@ def rejected_rows(rows: DataFrame, run_id: str) -> DataFrame:
 
 
 # --- the job's work ------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class FileCounts:
@@ -315,8 +363,10 @@ class IngestResult:
         head = f"{'file':<14}{'read':>10}{'loaded':>10}{'rejected':>10}{'dupes':>8}{'inserted':>10}{'updated':>9}"
         lines = [head, "-" * len(head)]
         for f in self.files:
-            lines.append(f"{f.file_name:<14}{f.read:>10}{f.loaded:>10}{f.rejected:>10}{f.duplicates:>8}"
-                         f"{f.written.inserted:>10}{f.written.updated:>9}")
+            lines.append(
+                f"{f.file_name:<14}{f.read:>10}{f.loaded:>10}{f.rejected:>10}{f.duplicates:>8}"
+                f"{f.written.inserted:>10}{f.written.updated:>9}"
+            )
         lines.append(f"{'total':<14}{self.read:>10}{self.loaded:>10}{self.rejected:>10}")
         for f in self.files:
             if f.orphans:
@@ -327,17 +377,33 @@ class IngestResult:
 def file_counts(rows: DataFrame, source: SourceFile) -> FileCounts:
     """Rows read, loaded and rejected, before any are written, from one aggregation by key. Of the n > 1 good rows
     that share a key, n - 1 will be rejected as duplicates (see flag_duplicates)."""
-    per_key = rows.groupBy(*source.keys).agg(F.count(F.lit(1)).alias("read"),
-                                             F.count_if(F.col(REJECT_REASON).isNull()).alias("good"))
+    per_key = rows.groupBy(*source.keys).agg(
+        F.count(F.lit(1)).alias("read"), F.count_if(F.col(REJECT_REASON).isNull()).alias("good")
+    )
     read, good, duplicates = per_key.agg(
-        F.sum("read"), F.sum("good"), F.sum(F.when(F.col("good") > 1, F.col("good") - 1))).first()
+        F.sum("read"), F.sum("good"), F.sum(F.when(F.col("good") > 1, F.col("good") - 1))
+    ).first()
     read, good, duplicates = read or 0, good or 0, duplicates or 0  # sums of no rows are null
-    return FileCounts(source.file_name, source.table, read=read, loaded=good - duplicates,
-                      rejected=read - good + duplicates, duplicates=duplicates)
+    return FileCounts(
+        source.file_name,
+        source.table,
+        read=read,
+        loaded=good - duplicates,
+        rejected=read - good + duplicates,
+        duplicates=duplicates,
+    )
 
 
-def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: str, encoding: str,
-                max_body_bytes: int, run_id: str, loaded: Future | None = None) -> FileCounts:
+def ingest_file(
+    spark: SparkSession,
+    path: str,
+    source: SourceFile,
+    database: str,
+    encoding: str,
+    max_body_bytes: int,
+    run_id: str,
+    loaded: Future | None = None,
+) -> FileCounts:
     """Parse, count and write one file: its good rows to the source's table, then its rejected rows. `loaded`, if
     given, is resolved between the two writes."""
     check_header(spark, path, source.columns, encoding)
@@ -349,8 +415,13 @@ def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: st
             resolved = rows.transform(flag_duplicates(source, F.broadcast(duplicate_keys(rows, source)))).persist()
             rows.unpersist()
             rows = resolved
-        counts.written = upsert(spark, good_rows(rows, source, run_id), f"{database}.{source.table}",
-                                list(source.keys), hash_column=ROW_HASH)
+        counts.written = upsert(
+            spark,
+            good_rows(rows, source, run_id),
+            f"{database}.{source.table}",
+            list(source.keys),
+            hash_column=ROW_HASH,
+        )
         if loaded is not None:
             loaded.set_result(counts.written)
         upsert(spark, rejected_rows(rows, run_id), f"{database}.{source.rejected_table}", ["reject_id"])
@@ -362,17 +433,23 @@ def ingest_file(spark: SparkSession, path: str, source: SourceFile, database: st
 def count_orphans(spark: SparkSession, database: str, children: list[SourceFile]) -> dict[str, int]:
     """Per child table (tags, answers), its rows whose question is absent from questions_raw: kept, but counted and
     reported. One join for all the tables, so questions_raw is read once."""
-    references = functools.reduce(DataFrame.unionByName, [
-        spark.table(f"{database}.{child.table}").select(F.col(QUESTION_REFERENCE[child.table]).alias("question"),
-                                                       F.lit(child.table).alias("child_table"))
-        for child in children])
+    references = functools.reduce(
+        DataFrame.unionByName,
+        [
+            spark.table(f"{database}.{child.table}").select(
+                F.col(QUESTION_REFERENCE[child.table]).alias("question"), F.lit(child.table).alias("child_table")
+            )
+            for child in children
+        ],
+    )
     questions = spark.table(f"{database}.{QUESTIONS.table}").select(F.col("Id").alias("question"))
     orphans = references.join(questions, on="question", how="left_anti").groupBy("child_table").count()
     return {row["child_table"]: row["count"] for row in orphans.collect()}
 
 
-def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, max_body_bytes: int,
-           run_id: str) -> IngestResult:
+def ingest(
+    spark: SparkSession, source_dir: str, database: str, encoding: str, max_body_bytes: int, run_id: str
+) -> IngestResult:
     """Load Questions.csv, Tags.csv and (when present) Answers.csv from a directory on any Hadoop file system."""
     charset = java_charset(spark, encoding)
     found = []
@@ -387,8 +464,10 @@ def ingest(spark: SparkSession, source_dir: str, database: str, encoding: str, m
     # loaded tables only: they run beside the writes of the rejected rows.
     loaded = [Future() for _ in found]
     with ThreadPoolExecutor(len(found)) as pool:
-        files = [pool.submit(ingest_file, spark, path, source, database, charset, max_body_bytes, run_id, done)
-                 for (source, path), done in zip(found, loaded)]
+        files = [
+            pool.submit(ingest_file, spark, path, source, database, charset, max_body_bytes, run_id, done)
+            for (source, path), done in zip(found, loaded)
+        ]
         for file, done in zip(files, loaded):
             wait([file, done], return_when=FIRST_COMPLETED)
             if not done.done():

@@ -47,8 +47,10 @@ def build(jar: Path) -> Path:
     """Compile lib/stacktags/jvm/*.java with javac (Java 17) into `jar`. A stamp beside the jar records what it was
     built from, so a rerun with nothing changed compiles nothing. The jar replaces the old one only when complete."""
     if shutil.which("javac") is None:
-        raise BuildError("javac not found: stacktags.jar is compiled from lib/stacktags/jvm at setup, which needs a "
-                         "Java 17 JDK, not only a JRE (e.g. apt-get install openjdk-17-jdk-headless)")
+        raise BuildError(
+            "javac not found: stacktags.jar is compiled from lib/stacktags/jvm at setup, which needs a "
+            "Java 17 JDK, not only a JRE (e.g. apt-get install openjdk-17-jdk-headless)"
+        )
     sources = sorted(JAVA_SOURCES.glob("*.java"))
     key = _source_key(sources)
     stamp = jar.with_name(jar.name + ".stamp")
@@ -57,9 +59,21 @@ def build(jar: Path) -> Path:
     jar.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stacktags-javac-") as classes:
         compiled = subprocess.run(
-            ["javac", "--release", "17", "-Xlint:all,-path", "-Werror", "-d", classes,
-             "-cp", ":".join(str(path) for path in _spark_jars()), *map(str, sources)],
-            capture_output=True, text=True)
+            [
+                "javac",
+                "--release",
+                "17",
+                "-Xlint:all,-path",
+                "-Werror",
+                "-d",
+                classes,
+                "-cp",
+                ":".join(str(path) for path in _spark_jars()),
+                *map(str, sources),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if compiled.returncode != 0:
             raise BuildError(f"javac failed on {JAVA_SOURCES}:\n{compiled.stdout}{compiled.stderr}")
         partial = jar.with_name(jar.name + ".partial")
@@ -76,9 +90,14 @@ def _resolve_with_spark(packages: list[str], exclude: list[str]) -> list[str]:
     """Spark's own resolver, the one spark.jars.packages uses: a throwaway session reports the local jar paths."""
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master("local[1]").appName("stacktags-resolve-jars")
-             .config("spark.jars.packages", ",".join(packages)).config("spark.jars.excludes", ",".join(exclude))
-             .config("spark.ui.enabled", "false").getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("stacktags-resolve-jars")
+        .config("spark.jars.packages", ",".join(packages))
+        .config("spark.jars.excludes", ",".join(exclude))
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
     try:
         jars = spark.sparkContext.getConf().get("spark.jars", "")
     finally:
@@ -112,8 +131,9 @@ def bundle(jars: list[str], dest: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stacktags.jars", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m stacktags.jars", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["build", "resolve", "bundle"])
     parser.add_argument("dest", nargs="?", type=Path, help="with bundle: the folder to fill")
     config.add_common_arguments(parser)
@@ -134,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         dest = bundle([*jars, str(build(Path(cfg.require("jars", "project"))))], args.dest)
     except (BuildError, config.ConfigError) as err:
         raise SystemExit(f"stacktags.jars: {err}") from err
-    print(f"{len(jars) + 1} jars copied to {dest}; on the cluster set [jars] dir = \"{dest}\" in the conf file")
+    print(f'{len(jars) + 1} jars copied to {dest}; on the cluster set [jars] dir = "{dest}" in the conf file')
 
 
 if __name__ == "__main__":

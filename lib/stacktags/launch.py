@@ -83,16 +83,31 @@ def submit_command(root: Path, job: str, target: str, master: str | None, job_ar
     return spark_submit_command(root, script, cfg, master, job_args)
 
 
-def spark_submit_command(root: Path, script: Path, cfg: config.Config, master: str | None, app_args: list[str],
-                         submit_options: list[str] = ()) -> list[str]:
+def spark_submit_command(
+    root: Path,
+    script: Path,
+    cfg: config.Config,
+    master: str | None,
+    app_args: list[str],
+    submit_options: list[str] = (),
+) -> list[str]:
     """spark-submit of a Python file with the conf's jars and properties; `submit_options` (e.g. --conf) win over
     the properties file."""
     options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
-    return [spark_bin("spark-submit"), *options, *submit_options, "--name", f"stacktags-{script.stem}",
-            "--properties-file", str(write_properties(props, work / f"{script.stem}.properties")),
-            "--py-files", str(build_package_zip(work / "stacktags.zip")),
-            str(script), *app_args]
+    return [
+        spark_bin("spark-submit"),
+        *options,
+        *submit_options,
+        "--name",
+        f"stacktags-{script.stem}",
+        "--properties-file",
+        str(write_properties(props, work / f"{script.stem}.properties")),
+        "--py-files",
+        str(build_package_zip(work / "stacktags.zip")),
+        str(script),
+        *app_args,
+    ]
 
 
 def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]) -> list[str]:
@@ -102,14 +117,25 @@ def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]
     cfg = config.from_arguments(known)
     options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
-    return [spark_bin("spark-sql"), *options, "--properties-file",
-            str(write_properties(props, work / "spark-sql.properties")), "--database", cfg.database,
-            "--hiveconf", "hive.cli.print.header=true", *rest]
+    return [
+        spark_bin("spark-sql"),
+        *options,
+        "--properties-file",
+        str(write_properties(props, work / "spark-sql.properties")),
+        "--database",
+        cfg.database,
+        "--hiveconf",
+        "hive.cli.print.header=true",
+        *rest,
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scripts/submit.sh | scripts/spark-sql", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/submit.sh | scripts/spark-sql",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", required=True, type=Path, help="the project folder (holds jobs/ and conf/)")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("submit", "sql"):

@@ -16,10 +16,10 @@ import ctypes
 import ctypes.util
 import logging
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
-from typing import Iterable
+from functools import cache, partial
 
 import numba
 import numpy as np
@@ -138,8 +138,9 @@ def _settled_rows(step, candidate, theta, trial_grad, grad, failed, grad_change,
     return sy, yy
 
 
-def loss_gradient(blocks: Iterable[tuple[sp.csr_matrix, sp.csr_matrix, float]], theta: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, float] | None:
+def loss_gradient(
+    blocks: Iterable[tuple[sp.csr_matrix, sp.csr_matrix, float]], theta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Unregularised, unnormalised loss (K,) and gradient ((D+1, K); last row: intercepts) of (X, Y, weight) blocks
     of rows, each row counting `weight` times, plus their weighted row count (None for no blocks). X: (n, D)
     features; Y: (n, K) 0/1 labels; theta: (D+1, K) coefficients. The dense (n, K) work runs in theta's dtype
@@ -185,8 +186,9 @@ def loss_gradient(blocks: Iterable[tuple[sp.csr_matrix, sp.csr_matrix, float]], 
     return losses, gradient, rows
 
 
-def regularised(loss: np.ndarray, gradient: np.ndarray, rows: int, theta: np.ndarray, reg_param: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+def regularised(
+    loss: np.ndarray, gradient: np.ndarray, rows: int, theta: np.ndarray, reg_param: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Summed block results -> MLlib's objective: mean loss plus L2 on the coefficients (not the intercept).
     The gradient (C-ordered float64) is updated in place and returned: at (features x tags) a temporary array costs
     more than the arithmetic."""
@@ -212,7 +214,7 @@ class Memory:
     gamma: np.ndarray
     rows: np.ndarray | None = None
 
-    def within(self, rows: np.ndarray, parameters: int) -> "Memory":
+    def within(self, rows: np.ndarray, parameters: int) -> Memory:
         """This memory, of a problem over the parameter rows `rows` of one with `parameters` rows, as a memory of
         that one (its pairs zero in the other rows)."""
         if self.rows is not None or len(rows) != self.shape[0]:
@@ -220,8 +222,9 @@ class Memory:
         return replace(self, shape=(parameters, self.shape[1]), rows=rows)
 
 
-def backtracking_factor(objective: np.ndarray, trial_objective: np.ndarray, slope: np.ndarray, step: np.ndarray
-                        ) -> np.ndarray:
+def backtracking_factor(
+    objective: np.ndarray, trial_objective: np.ndarray, slope: np.ndarray, step: np.ndarray
+) -> np.ndarray:
     """Per problem whose trial step failed: the share of that step to try next, the minimum of the quadratic through
     the objective, its slope along the direction and the trial's objective, kept within [0.1, 0.5] (Nocedal and
     Wright's safeguarded interpolation). A step that overshoots by far (the first steps after a warm start on a
@@ -232,7 +235,7 @@ def backtracking_factor(objective: np.ndarray, trial_objective: np.ndarray, slop
 
 
 MIN_ITERATIONS = 5
-MIN_STEP = 2.0 ** -20  # a problem whose trial steps keep failing down to this is as converged as it will get
+MIN_STEP = 2.0**-20  # a problem whose trial steps keep failing down to this is as converged as it will get
 
 
 @dataclass
@@ -272,12 +275,13 @@ class LockstepLBFGS:
 
     def release(self, *arrays: np.ndarray) -> None:
         """Arrays the caller no longer uses (nor anyone else) become spare buffers."""
-        self.spare = (self.spare + list(arrays))[-self.MAX_SPARE:]
+        self.spare = (self.spare + list(arrays))[-self.MAX_SPARE :]
 
     def bands(self, rows: int) -> list[slice]:
         """The rows cut into one band per thread."""
-        return [slice(band[0], band[-1] + 1) for band in np.array_split(np.arange(rows), os.cpu_count() or 1)
-                if len(band)]
+        return [
+            slice(band[0], band[-1] + 1) for band in np.array_split(np.arange(rows), os.cpu_count() or 1) if len(band)
+        ]
 
     def in_bands(self, kernel, rows: int) -> list:
         """kernel(start, stop) for each band of the rows, on threads; the results in band order."""
@@ -326,8 +330,9 @@ class LockstepLBFGS:
             self.pool = None
         self.spare = []
 
-    def remember(self, step: np.ndarray, grad_change: np.ndarray, sy: np.ndarray, yy: np.ndarray,
-                 zero: np.ndarray) -> None:
+    def remember(
+        self, step: np.ndarray, grad_change: np.ndarray, sy: np.ndarray, yy: np.ndarray, zero: np.ndarray
+    ) -> None:
         """Keep (step, grad_change) as a curvature pair, for the columns where it is positive, given their column
         dots sy (step . grad_change) and yy (grad_change . grad_change). The arrays are taken over and zeroed in the
         other columns, but for those known to be `zero`."""
@@ -355,7 +360,7 @@ class LockstepLBFGS:
         return Memory(theta.shape, self.s[kept:], self.y[kept:], self.rho[kept:], gamma)
 
     @classmethod
-    def side_by_side(cls, memories: list[Memory], history: int, tol: float) -> "LockstepLBFGS":
+    def side_by_side(cls, memories: list[Memory], history: int, tol: float) -> LockstepLBFGS:
         """One optimiser for the problems of several, in order: the k-th memory's problems become the next columns.
         The problems are independent, so each keeps its own history. A memory with fewer pairs than the others gets
         empty ones (rho 0: they change no direction) before its oldest; one of some parameter rows only gets zeros
@@ -383,8 +388,9 @@ class LockstepLBFGS:
             optimiser.s.append(joined([aligned(m.s, i) for m in memories]))
             optimiser.y.append(joined([aligned(m.y, i) for m in memories]))
             rho = [aligned(m.rho, i) for m in memories]
-            optimiser.rho.append(np.concatenate([np.zeros(m.shape[1]) if r is None else r
-                                                 for m, r in zip(memories, rho)]))
+            optimiser.rho.append(
+                np.concatenate([np.zeros(m.shape[1]) if r is None else r for m, r in zip(memories, rho)])
+            )
         optimiser.gamma = np.concatenate([m.gamma for m in memories])
         return optimiser
 
@@ -412,8 +418,9 @@ class LockstepLBFGS:
             # the driver's time between passes (scripts/microbench optimiser; docs/performance.md).
             factor = np.where(moving, step, 0.0)
             candidate = self.buffer(theta)
-            self.in_bands(lambda start, stop: _trial_rows(direction, factor, theta, candidate, start, stop),
-                          len(theta))  # direction is now the trial step of each problem
+            self.in_bands(
+                partial(_trial_rows, direction, factor, theta, candidate), len(theta)
+            )  # direction is now the trial step of each problem
             trial_objective, trial_grad = evaluate(candidate)
             passes += 1
             accepted = moving & (trial_objective <= objective + self.armijo * step * slope)
@@ -421,11 +428,18 @@ class LockstepLBFGS:
             # gradient is its gradient.
             failed = moving & ~accepted
             grad_change = self.buffer(grad, np.float32)
-            sums = self.in_bands(lambda start, stop: _settled_rows(direction, candidate, theta, trial_grad, grad,
-                                                                   failed, grad_change, start, stop), len(grad))
+            sums = self.in_bands(
+                partial(_settled_rows, direction, candidate, theta, trial_grad, grad, failed, grad_change), len(grad)
+            )
             new_objective = np.where(accepted, trial_objective, objective)
-            log.info("iteration %d: mean objective %.6f, %d of %d problems moved, %d steps failed", iteration + 1,
-                     new_objective.mean(), accepted.sum(), len(accepted), failed.sum())
+            log.info(
+                "iteration %d: mean objective %.6f, %d of %d problems moved, %d steps failed",
+                iteration + 1,
+                new_objective.mean(),
+                accepted.sum(),
+                len(accepted),
+                failed.sum(),
+            )
             self.remember(direction, grad_change, sum(sy for sy, _ in sums), sum(yy for _, yy in sums), failed)
             shrink = np.where(failed, shrink * backtracking_factor(objective, trial_objective, slope, step), 1.0)
             if iteration >= MIN_ITERATIONS:  # early steps are short by design: judge convergence after a few

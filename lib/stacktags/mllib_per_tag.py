@@ -23,11 +23,19 @@ log = logging.getLogger(__name__)
 
 LABEL = "_label"
 SURE = 1 - 1e-6  # a tag on every fitted row (or none) gets MLlib's infinite intercept: kept finite, as the
-                 # lockstep solver's initial intercepts are
+# lockstep solver's initial intercepts are
 
 
-def fit_per_tag(dataset: DataFrame, features_col: str, labels_col: str, tags: list[str], reg_param: float,
-                max_iter: int, tol: float, parallelism: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_per_tag(
+    dataset: DataFrame,
+    features_col: str,
+    labels_col: str,
+    tags: list[str],
+    reg_param: float,
+    max_iter: int,
+    tol: float,
+    parallelism: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """(coefficients (features x tags) float32, intercepts (tags,) float32): one binary LogisticRegression per tag,
     fitted on the rows that carry at least one of the tags."""
     rows = dataset.select(features_col, labels_col).where(has_any_of(labels_col, tags)).cache()
@@ -35,11 +43,20 @@ def fit_per_tag(dataset: DataFrame, features_col: str, labels_col: str, tags: li
     def fit(tag: str) -> tuple[np.ndarray, float]:
         started = time.monotonic()
         labelled = rows.select(features_col, F.array_contains(labels_col, tag).cast("double").alias(LABEL))
-        model = LogisticRegression(featuresCol=features_col, labelCol=LABEL, family="binomial", regParam=reg_param,
-                                   elasticNetParam=0.0, standardization=False, maxIter=max_iter, tol=tol,
-                                   aggregationDepth=2).fit(labelled)
-        log.info("mllib: tag %s in %d iterations, %.1f s", tag, model.summary.totalIterations,
-                 time.monotonic() - started)
+        model = LogisticRegression(
+            featuresCol=features_col,
+            labelCol=LABEL,
+            family="binomial",
+            regParam=reg_param,
+            elasticNetParam=0.0,
+            standardization=False,
+            maxIter=max_iter,
+            tol=tol,
+            aggregationDepth=2,
+        ).fit(labelled)
+        log.info(
+            "mllib: tag %s in %d iterations, %.1f s", tag, model.summary.totalIterations, time.monotonic() - started
+        )
         return model.coefficients.toArray(), model.intercept
 
     try:

@@ -12,20 +12,28 @@ import logging
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
-                               TimestampType)
+from pyspark.sql.types import (
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
-from stacktags.features import feature_stages
 from stacktags.errors import ModelMismatchError, UserError
+from stacktags.features import feature_stages
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.packing import has_any_of
 from stacktags.persistence import UnknownStageError, load_stage
@@ -35,16 +43,18 @@ from stacktags.text import text_preparation
 log = logging.getLogger(__name__)
 
 MODELS_TABLE = "models"
-MODELS_SCHEMA = StructType([
-    StructField("version", IntegerType(), False),
-    StructField("path", StringType(), False),
-    StructField("created_at", TimestampType(), False),
-    StructField("data_table", StringType(), False),
-    StructField("data_version", LongType(), False),
-    StructField("stage", StringType(), False),
-    StructField("metrics", MapType(StringType(), DoubleType()), True),
-    StructField("params", MapType(StringType(), StringType()), True),
-])
+MODELS_SCHEMA = StructType(
+    [
+        StructField("version", IntegerType(), False),
+        StructField("path", StringType(), False),
+        StructField("created_at", TimestampType(), False),
+        StructField("data_table", StringType(), False),
+        StructField("data_version", LongType(), False),
+        StructField("stage", StringType(), False),
+        StructField("metrics", MapType(StringType(), DoubleType()), True),
+        StructField("params", MapType(StringType(), StringType()), True),
+    ]
+)
 THRESHOLD_BUCKETS = 200
 
 
@@ -54,27 +64,36 @@ class NoModelError(UserError, LookupError):
 
 def predictor_pipeline(cfg: Config) -> Pipeline:
     """The feature stages and the classifier, with every setting from the [train] section of the conf file."""
+
     def setting(key: str, kind: type):
         return kind(cfg.require("train", key))
 
     solver = setting("classifier", str)
 
-    return Pipeline(stages=[*feature_stages(num_features=setting("num_features", int),
-                                            title_weight=setting("title_weight", int),
-                                            with_bigrams=setting("bigrams", bool),
-                                            distinct_terms=setting("distinct_terms", bool),
-                                            min_doc_freq=setting("min_doc_freq", int)),
-                            MultilabelLogisticRegression(solver=solver, numTags=setting("num_tags", int),
-                                                         maxIter=setting("mllib_max_iter" if solver == "mllib"
-                                                                         else "max_iter", int),
-                                                         parallelism=setting("mllib_parallelism", int),
-                                                         regParam=setting("reg_param", float),
-                                                         warmStartRows=setting("warm_start_rows", int),
-                                                         warmStartIter=setting("warm_start_iter", int),
-                                                         tagsPerFit=setting("tags_per_fit", int),
-                                                         otherRowsRate=setting("other_rows_rate", float),
-                                                         maxTags=setting("max_tags", int),
-                                                         minTags=1)])
+    return Pipeline(
+        stages=[
+            *feature_stages(
+                num_features=setting("num_features", int),
+                title_weight=setting("title_weight", int),
+                with_bigrams=setting("bigrams", bool),
+                distinct_terms=setting("distinct_terms", bool),
+                min_doc_freq=setting("min_doc_freq", int),
+            ),
+            MultilabelLogisticRegression(
+                solver=solver,
+                numTags=setting("num_tags", int),
+                maxIter=setting("mllib_max_iter" if solver == "mllib" else "max_iter", int),
+                parallelism=setting("mllib_parallelism", int),
+                regParam=setting("reg_param", float),
+                warmStartRows=setting("warm_start_rows", int),
+                warmStartIter=setting("warm_start_iter", int),
+                tagsPerFit=setting("tags_per_fit", int),
+                otherRowsRate=setting("other_rows_rate", float),
+                maxTags=setting("max_tags", int),
+                minTags=1,
+            ),
+        ]
+    )
 
 
 def fit_predictor(cfg: Config, training: DataFrame) -> PipelineModel:
@@ -139,14 +158,24 @@ class TrainResult:
     fit_seconds: float
 
     def summary(self) -> str:
-        return (f"model {self.version}: {self.tags} tags from {self.train_rows} training questions "
-                f"(questions_clean version {self.data_version}) in {self.fit_seconds:.0f} s -> {self.path}")
+        return (
+            f"model {self.version}: {self.tags} tags from {self.train_rows} training questions "
+            f"(questions_clean version {self.data_version}) in {self.fit_seconds:.0f} s -> {self.path}"
+        )
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+                timeout=10,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -191,9 +220,15 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     log.info("saving model %d to %s", version, path)
     model.write().save(path)
     params = {key: str(value) for key, value in cfg.section("train").items()}
-    params.update({"git_commit": git_commit(), "train_rows": str(train_rows), "tags": str(len(tags)),
-                   "fit_seconds": f"{fit_seconds:.1f}"})
-    row = (version, path, datetime.now(timezone.utc), silver, data_version, "candidate", {}, params)
+    params.update(
+        {
+            "git_commit": git_commit(),
+            "train_rows": str(train_rows),
+            "tags": str(len(tags)),
+            "fit_seconds": f"{fit_seconds:.1f}",
+        }
+    )
+    row = (version, path, datetime.now(UTC), silver, data_version, "candidate", {}, params)
     append(spark.createDataFrame([row], MODELS_SCHEMA), cfg.table(MODELS_TABLE))
     return TrainResult(version, path, data_version, train_rows, len(tags), fit_seconds)
 
@@ -218,5 +253,6 @@ def saved_model(spark: SparkSession, path: str) -> PipelineModel:
     try:
         return load_stage(spark, path)
     except UnknownStageError as error:
-        raise ModelMismatchError(f"{path}: a model with a stage this version of stacktags does not have: {error}; "
-                                 f"train a new one") from error
+        raise ModelMismatchError(
+            f"{path}: a model with a stage this version of stacktags does not have: {error}; train a new one"
+        ) from error

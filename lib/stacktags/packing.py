@@ -9,7 +9,8 @@ executors or on per-column counts: no training row reaches the driver.
 from __future__ import annotations
 
 import pickle
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -42,8 +43,9 @@ def tags_to_csr(labels: pa.ListArray, tags: list[str]) -> sp.csr_matrix:
     """A list<string> column -> 0/1 float32 CSR labels, one column per tag of `tags` (tag_positions)."""
     rows, positions = tag_positions(labels, tags)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(labels)))])
-    return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), positions.astype(np.int32), indptr),
-                         shape=(len(labels), len(tags)))
+    return sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), positions.astype(np.int32), indptr), shape=(len(labels), len(tags))
+    )
 
 
 MAX_BLOCK_CELLS = 1 << 24  # rows x tags of one block's dense margins: 64 MB in float32
@@ -87,8 +89,9 @@ def pack_blocks(dataset: DataFrame, features_col: str, labels_col: str, tags: li
     return serialized.rdd.map(lambda row: pickle.loads(row.block))
 
 
-def lists_to_csr(lists: pa.ListArray, width: int, values: pa.Array | None = None,
-                 dtype: type = np.float32) -> sp.csr_matrix:
+def lists_to_csr(
+    lists: pa.ListArray, width: int, values: pa.Array | None = None, dtype: type = np.float32
+) -> sp.csr_matrix:
     """An Arrow list<int> column (column numbers per row) -> CSR, with `values` (aligned with the lists' items) or
     ones. Reads the flat buffers: no per-row Python work."""
     offsets = np.asarray(lists.offsets, dtype=np.int64)
@@ -112,13 +115,15 @@ def vectors_to_csr(vectors: pa.StructArray, dtype: type = np.float32) -> sp.csr_
         return lists_to_csr(fields["indices"], width, values.flatten(), dtype)
     indices = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths)  # position within the row: a dense row's
     indices[~np.repeat(is_dense, lengths)] = np.asarray(fields["indices"].flatten())  # a sparse row's own
-    return sp.csr_matrix((np.array(values.flatten(), dtype=dtype), indices.astype(np.int32), indptr),
-                         shape=(len(vectors), width))
+    return sp.csr_matrix(
+        (np.array(values.flatten(), dtype=dtype), indices.astype(np.int32), indptr), shape=(len(vectors), width)
+    )
 
 
 class Block(NamedTuple):
     """Rows as the optimiser reads them: features X (csr float32, optimiser columns), 0/1 labels Y (csr, one column
     per tag) and the weight of each of its rows (1, or 1/rate for rows drawn at that rate)."""
+
     X: sp.csr_matrix
     Y: sp.csr_matrix
     weight: float = 1.0
@@ -127,11 +132,15 @@ class Block(NamedTuple):
 def stacked(blocks: list[Block], max_rows: int) -> list[Block]:
     """Consecutive blocks of the same row weight joined into as few blocks as hold at most max_rows rows each (a
     larger one stays as it is)."""
+
     def joined(group: list[Block]) -> Block:
         if len(group) == 1:
             return group[0]
-        return Block(sp.vstack([b.X for b in group], format="csr"), sp.vstack([b.Y for b in group], format="csr"),
-                     group[0].weight)
+        return Block(
+            sp.vstack([b.X for b in group], format="csr"),
+            sp.vstack([b.Y for b in group], format="csr"),
+            group[0].weight,
+        )
 
     result, group, rows = [], [], 0
     for block in blocks:
@@ -175,8 +184,7 @@ def column_counts_of(block: tuple) -> tuple[np.ndarray, np.ndarray, int]:
     tag that use it (the columns to learn coefficients for), and the number of rows."""
     X, Y = block
     width = X.shape[1]
-    return (np.bincount(X.indices, minlength=width),
-            np.bincount(X[has_tag(Y)].indices, minlength=width), X.shape[0])
+    return (np.bincount(X.indices, minlength=width), np.bincount(X[has_tag(Y)].indices, minlength=width), X.shape[0])
 
 
 def has_tag(labels: sp.csr_matrix) -> np.ndarray:
@@ -192,8 +200,9 @@ def idf_weights(doc_freq: np.ndarray, num_docs: int, min_doc_freq: int) -> np.nd
 def tfidf_normalised(counts: sp.csr_matrix, weights: np.ndarray) -> sp.csr_matrix:
     """Term counts -> IDF-weighted rows scaled to unit L2 norm (IDFModel, then Normalizer(p=2)), in float32; the
     entries IDF zeroes are dropped."""
-    weighted = sp.csr_matrix((counts.data * weights[counts.indices], counts.indices.copy(), counts.indptr.copy()),
-                             shape=counts.shape)  # float64, as the JVM computes
+    weighted = sp.csr_matrix(
+        (counts.data * weights[counts.indices], counts.indices.copy(), counts.indptr.copy()), shape=counts.shape
+    )  # float64, as the JVM computes
     weighted.eliminate_zeros()
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0  # an empty row stays empty
@@ -201,15 +210,16 @@ def tfidf_normalised(counts: sp.csr_matrix, weights: np.ndarray) -> sp.csr_matri
     return weighted.astype(np.float32)
 
 
-def idf_model_of(spark: SparkSession, idf: IDF, doc_freq: np.ndarray, num_docs: int,
-                 weights: np.ndarray) -> IDFModel:
+def idf_model_of(spark: SparkSession, idf: IDF, doc_freq: np.ndarray, num_docs: int, weights: np.ndarray) -> IDFModel:
     """The IDFModel that `idf`.fit returns on rows with these document frequencies. PySpark has no constructor for
     one; the JVM classes' constructors (package-private in Scala, public to Java) are called through Py4J, and a
     test checks the result against IDF.fit."""
     jvm = spark.sparkContext._jvm
     old_model = jvm.org.apache.spark.mllib.feature.IDFModel(
         jvm.org.apache.spark.mllib.linalg.Vectors.dense(_java_array(spark, weights, "double")),
-        _java_array(spark, doc_freq, "long"), int(num_docs))
+        _java_array(spark, doc_freq, "long"),
+        int(num_docs),
+    )
     model = IDFModel(jvm.org.apache.spark.ml.feature.IDFModel(idf.uid, old_model))
     return idf._copyValues(model)
 
@@ -240,7 +250,8 @@ def column_ranks(columns: np.ndarray, width: int) -> np.ndarray:
 
 def renumber_columns(features: sp.csr_matrix, ranks: np.ndarray, width: int) -> sp.csr_matrix:
     """A block's columns renumbered by `ranks`, into a matrix `width` wide, each row's columns in order."""
-    renumbered = sp.csr_matrix((features.data, ranks[features.indices], features.indptr),
-                               shape=(features.shape[0], width))
+    renumbered = sp.csr_matrix(
+        (features.data, ranks[features.indices], features.indptr), shape=(features.shape[0], width)
+    )
     renumbered.sort_indices()
     return renumbered

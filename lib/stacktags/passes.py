@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from pyspark.sql import SparkSession
@@ -25,7 +25,8 @@ def initial_theta(blocks, num_features: int, num_tags: int) -> tuple[np.ndarray,
     """Zero coefficients and each tag's log-odds as intercept (the best model before reading any feature), and the
     number of rows."""
     positives, rows = blocks.map(lambda b: (np.asarray(b.Y.sum(axis=0)).ravel(), b.X.shape[0])).reduce(
-        lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        lambda a, b: (a[0] + b[0], a[1] + b[1])
+    )
     rate = np.clip(positives / rows, 1e-6, 1 - 1e-6)
     theta = np.zeros((num_features + 1, num_tags))
     theta[-1] = np.log(rate / (1 - rate))
@@ -42,10 +43,10 @@ def partition_loss_gradient(blocks: Iterator[Block], theta: np.ndarray) -> list:
 
 
 GRADIENT_BANDS = 32  # a pass's gradient travels in this many bands of rows: one result of 100+ MB costs Spark more
-                     # to pass from the worker to the driver than 32 of a few MB (scripts/microbench gradients;
-                     # docs/performance.md)
+# to pass from the worker to the driver than 32 of a few MB (scripts/microbench gradients;
+# docs/performance.md)
 DRIVER_SUMS_AT_MOST = 4  # partitions whose gradients the driver receives and adds itself; with more, the executors
-                         # add each band first (as treeReduce's intermediate level would), and the driver receives one
+# add each band first (as treeReduce's intermediate level would), and the driver receives one
 
 
 def gradient_bands(totals: list, bands: int) -> Iterator[tuple]:
@@ -103,14 +104,15 @@ def fit_lockstep(blocks, theta: np.ndarray, reg_param: float, max_iter: int, opt
 
 MIN_WARM_START_TAGS = 25  # fewest tags per warm-start task (but one task): each task receives a copy of the sample
 WARM_START_TASKS_PER_CORE = 2  # a task runs until the slowest of its tags converges: with two per core, a core whose
-                               # task ends early takes the next one instead of idling
+# task ends early takes the next one instead of idling
 WARM_START_MEMORY_BYTES = 256 << 20  # per core: the L-BFGS pairs its warm-start tasks send back, each its newest
-                                     # ones within its share (all 5 for 25 tags of 2^17 features, 2 for 62): the
-                                     # driver receives every task's at once
+# ones within its share (all 5 for 25 tags of 2^17 features, 2 for 62): the
+# driver receives every task's at once
 
 
-def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float, max_iter: int, history: int,
-               tol: float) -> tuple[np.ndarray, LockstepLBFGS]:
+def warm_start(
+    spark: SparkSession, sample, theta: np.ndarray, reg_param: float, max_iter: int, history: int, tol: float
+) -> tuple[np.ndarray, LockstepLBFGS]:
     """At most max_iter L-BFGS iterations over the sample's blocks from theta, run inside tasks: the tags are cut
     into WARM_START_TASKS_PER_CORE chunks per core (of at least MIN_WARM_START_TAGS), and each chunk's task gets
     every sample row and iterates on its own. Each tag's iterations are its own; the chunks change only the memory a
@@ -161,12 +163,19 @@ def warm_start(spark: SparkSession, sample, theta: np.ndarray, reg_param: float,
 
     started = time.monotonic()
     try:
-        fitted = sorted(sample.flatMap(chunk_rows).partitionBy(len(chunks), lambda k: k)
-                        .mapPartitions(fit_chunk).collect(), key=lambda result: result[0])
+        fitted = sorted(
+            sample.flatMap(chunk_rows).partitionBy(len(chunks), lambda k: k).mapPartitions(fit_chunk).collect(),
+            key=lambda result: result[0],
+        )
     finally:
         shared.destroy()
-    log.info("warm start: %d iterations on the sample for %d tags in %d tasks, %.1f s", max_iter, theta.shape[1],
-             len(chunks), time.monotonic() - started)
+    log.info(
+        "warm start: %d iterations on the sample for %d tags in %d tasks, %.1f s",
+        max_iter,
+        theta.shape[1],
+        len(chunks),
+        time.monotonic() - started,
+    )
     theta = theta.copy()
     for k, movable, chunk_theta, _ in fitted:
         theta[np.ix_(movable, chunks[k])] = chunk_theta

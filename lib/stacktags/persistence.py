@@ -61,8 +61,10 @@ def load_stage(spark: SparkSession, path: str):
     metadata = read_metadata(spark, path)
     if metadata["class"] == PIPELINE_MODEL:
         uids = metadata["paramMap"]["stageUids"]
-        stages = [load_stage(spark, PipelineSharedReadWrite.getStagePath(uid, index, len(uids), f"{path}/stages"))
-                  for index, uid in enumerate(uids)]
+        stages = [
+            load_stage(spark, PipelineSharedReadWrite.getStagePath(uid, index, len(uids), f"{path}/stages"))
+            for index, uid in enumerate(uids)
+        ]
         return PipelineModel(stages=stages)._resetUid(metadata["uid"])
     cls = python_class(metadata["class"])
     if type(cls.read()) is not DefaultParamsReader:  # a reader of its own: data beside the params, or a Java stage

@@ -1,4 +1,4 @@
-"""PySpark's Python worker daemon, minus one per-task cost of Spark 4.1: `spark.python.daemon.module = stacktags.pyworker`.
+"""PySpark's Python worker daemon less one per-task cost of Spark 4.1 (spark.python.daemon.module = stacktags.pyworker).
 
 At the start of every task, Spark 4.1's worker adds the task's files to sys.path and then calls
 importlib.invalidate_caches(), which makes every zip and jar on sys.path (pyspark.zip, the --packages jars) re-read

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
-from pyspark.sql.types import (LongType, MapType, StringType, StructField, StructType, TimestampType)
+from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType, TimestampType
 
 from stacktags.config import Config
 from stacktags.tables import append
@@ -18,23 +18,25 @@ from stacktags.tables import append
 log = logging.getLogger(__name__)
 
 JOB_RUNS_TABLE = "job_runs"
-JOB_RUNS_SCHEMA = StructType([
-    StructField("job", StringType(), False),
-    StructField("run_id", StringType(), False),
-    StructField("started_at", TimestampType(), False),
-    StructField("ended_at", TimestampType(), False),
-    StructField("status", StringType(), False),
-    StructField("rows_in", LongType(), True),
-    StructField("rows_out", LongType(), True),
-    StructField("rows_rejected", LongType(), True),
-    StructField("error", StringType(), True),
-    StructField("details", MapType(StringType(), StringType()), True),
-])
+JOB_RUNS_SCHEMA = StructType(
+    [
+        StructField("job", StringType(), False),
+        StructField("run_id", StringType(), False),
+        StructField("started_at", TimestampType(), False),
+        StructField("ended_at", TimestampType(), False),
+        StructField("status", StringType(), False),
+        StructField("rows_in", LongType(), True),
+        StructField("rows_out", LongType(), True),
+        StructField("rows_rejected", LongType(), True),
+        StructField("error", StringType(), True),
+        StructField("details", MapType(StringType(), StringType()), True),
+    ]
+)
 MAX_ERROR_CHARS = 4000
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -51,8 +53,18 @@ class JobRun:
     details: dict[str, str] = field(default_factory=dict)
 
     def as_row(self) -> tuple:
-        return (self.job, self.run_id, self.started_at, self.ended_at, self.status, self.rows_in, self.rows_out,
-                self.rows_rejected, self.error, {key: str(value) for key, value in self.details.items()})
+        return (
+            self.job,
+            self.run_id,
+            self.started_at,
+            self.ended_at,
+            self.status,
+            self.rows_in,
+            self.rows_out,
+            self.rows_rejected,
+            self.error,
+            {key: str(value) for key, value in self.details.items()},
+        )
 
 
 def write_run(spark: SparkSession, cfg: Config, run: JobRun) -> None:

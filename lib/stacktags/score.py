@@ -44,8 +44,11 @@ def read_questions(spark: SparkSession, source: str, encoding: str, max_body_byt
         return spark.read.format("delta").load(source).select("Id", "Title", "Body"), 0
     csv_path = f"{source.rstrip('/')}/{QUESTIONS.file_name}"
     if path_exists(spark, csv_path):
-        rows = read_as_strings(spark, csv_path, QUESTIONS.columns, encoding).transform(
-            parse_rows(QUESTIONS, max_body_bytes)).cache()
+        rows = (
+            read_as_strings(spark, csv_path, QUESTIONS.columns, encoding)
+            .transform(parse_rows(QUESTIONS, max_body_bytes))
+            .cache()
+        )
         unreadable = rows.where(F.col(REJECT_REASON).isNotNull()).count()
         return rows.where(F.col(REJECT_REASON).isNull()).select("Id", "Title", "Body"), unreadable
     raise SourceError(f"{source}: not a table, a Delta folder, or a folder with {QUESTIONS.file_name}")
@@ -64,8 +67,9 @@ def score(spark: SparkSession, cfg: Config, source: str, version: int | None = N
     # they take the time of the longer. A source that is not there fails once the model has loaded.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacktags-model-load") as pool:
         loading = pool.submit(load_model, spark, cfg, version)
-        questions, unreadable = read_questions(spark, source, cfg.require("ingest", "encoding"),
-                                               cfg.require("ingest", "max_body_bytes"))
+        questions, unreadable = read_questions(
+            spark, source, cfg.require("ingest", "encoding"), cfg.require("ingest", "max_body_bytes")
+        )
         questions = one_row_per_id(questions)
         version, model, _ = loading.result()
     table = cfg.table(PREDICTIONS_TABLE)
@@ -76,7 +80,11 @@ def score(spark: SparkSession, cfg: Config, source: str, version: int | None = N
     if questions.isEmpty():
         return ScoreResult(version, 0, unreadable)
     predictions = model.transform(questions).select(
-        "Id", F.col("predicted_tags").alias("tags"), "scores", F.lit(version).alias("model_version"),
-        F.current_timestamp().alias("scored_at"))
+        "Id",
+        F.col("predicted_tags").alias("tags"),
+        "scores",
+        F.lit(version).alias("model_version"),
+        F.current_timestamp().alias("scored_at"),
+    )
     # counted by the write itself: no cache of every title and body for a count of their own
     return ScoreResult(version, append_counted(spark, predictions, table), unreadable)

@@ -34,8 +34,7 @@ def session_properties(cfg: Config) -> dict[str, str]:
     if not launched_by_spark_submit():
         return props
     submitted = SparkConf()  # loads the spark.* properties the submit command gave the JVM
-    return {key: value for key, value in props.items()
-            if key not in LAUNCH_PROPERTIES and not submitted.contains(key)}
+    return {key: value for key, value in props.items() if key not in LAUNCH_PROPERTIES and not submitted.contains(key)}
 
 
 def show_progress() -> None:
@@ -66,7 +65,7 @@ def build_session(cfg: Config, app_name: str) -> SparkSession:
 
 
 def require_class(spark: SparkSession, class_name: str, what: str) -> None:
-    """Fail early, with a message that says what to do, when a jar is missing (instead of a ClassNotFound deep in a job)."""
+    """Fail early, with a message that says what to do, when a jar is missing (not a ClassNotFound deep in a job)."""
     loader = spark.sparkContext._jvm.Thread.currentThread().getContextClassLoader()
     try:
         loader.loadClass(class_name)

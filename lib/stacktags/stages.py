@@ -18,8 +18,14 @@ from stacktags.score import ScoreResult, score
 
 def run_ingest(spark: SparkSession, cfg: Config, source: str, encoding: str | None = None) -> IngestResult:
     with recorded_run(spark, cfg, "ingest") as run:
-        result = ingest(spark, source, cfg.database, encoding=encoding or cfg.require("ingest", "encoding"),
-                        max_body_bytes=cfg.require("ingest", "max_body_bytes"), run_id=run.run_id)
+        result = ingest(
+            spark,
+            source,
+            cfg.database,
+            encoding=encoding or cfg.require("ingest", "encoding"),
+            max_body_bytes=cfg.require("ingest", "max_body_bytes"),
+            run_id=run.run_id,
+        )
         run.rows_in, run.rows_out, run.rows_rejected = result.read, result.loaded, result.rejected
         run.details = result.details()
     return result
@@ -29,8 +35,11 @@ def run_clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResu
     with recorded_run(spark, cfg, "clean") as run:
         result = clean(spark, cfg, full=full)
         run.rows_in, run.rows_out, run.rows_rejected = result.bronze_questions, result.written.written, 0
-        run.details = {"inserted": result.written.inserted, "updated": result.written.updated,
-                       **{f"rows.{name}": n for name, n in result.rows_per_split.items()}}
+        run.details = {
+            "inserted": result.written.inserted,
+            "updated": result.written.updated,
+            **{f"rows.{name}": n for name, n in result.rows_per_split.items()},
+        }
     return result
 
 
@@ -38,8 +47,12 @@ def run_train(spark: SparkSession, cfg: Config) -> TrainResult:
     with recorded_run(spark, cfg, "train") as run:
         result = train(spark, cfg)
         run.rows_in, run.rows_out = result.train_rows, result.tags
-        run.details = {"model_version": result.version, "path": result.path, "data_version": result.data_version,
-                       "fit_seconds": f"{result.fit_seconds:.1f}"}
+        run.details = {
+            "model_version": result.version,
+            "path": result.path,
+            "data_version": result.data_version,
+            "fit_seconds": f"{result.fit_seconds:.1f}",
+        }
     return result
 
 
@@ -47,8 +60,11 @@ def run_evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -
     with recorded_run(spark, cfg, "evaluate") as run:
         result = evaluate(spark, cfg, version)
         run.rows_in = int(result.metrics.overall["rows"])
-        run.details = {"model_version": result.version, "report": result.report_path,
-                       **{k: f"{v:.4f}" for k, v in result.metrics.overall.items()}}
+        run.details = {
+            "model_version": result.version,
+            "report": result.report_path,
+            **{k: f"{v:.4f}" for k, v in result.metrics.overall.items()},
+        }
     return result
 
 

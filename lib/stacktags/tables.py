@@ -28,8 +28,9 @@ def new_or_changed(source: DataFrame, target: DataFrame, keys: list[str], hash_c
     return source.join(target.select(*match_on), on=match_on, how="left_anti")
 
 
-def upsert(spark: SparkSession, source: DataFrame, table: str, keys: list[str],
-           hash_column: str | None = None) -> WriteCounts:
+def upsert(
+    spark: SparkSession, source: DataFrame, table: str, keys: list[str], hash_column: str | None = None
+) -> WriteCounts:
     """MERGE `source` into a Delta table on `keys`: new keys are inserted and, when `hash_column` is given, rows whose
     hash changed are updated. Rows already present unchanged are filtered out first, and when nothing is left no
     commit is made: a plain MERGE would rewrite every matched file and add a table version even with no change.

@@ -80,8 +80,9 @@ class TechTokenizer(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadabl
     stopWords = Param(Params._dummy(), "stopWords", "lowercase words to drop", TypeConverters.toListString)
 
     @keyword_only
-    def __init__(self, *, inputCol: str | None = None, outputCol: str | None = None,
-                 stopWords: list[str] | None = None):
+    def __init__(
+        self, *, inputCol: str | None = None, outputCol: str | None = None, stopWords: list[str] | None = None
+    ):
         super().__init__()
         self._setDefault(stopWords=[])
         self._set(**self._input_kwargs)
@@ -100,9 +101,11 @@ def english_stop_words() -> list[str]:
 def text_preparation(title_col: str = "Title", body_col: str = "Body") -> PipelineModel:
     """The stages from a raw question (Title, HTML Body) to prose, code and tokens. No fitting needed."""
     stop_words = english_stop_words()
-    return PipelineModel(stages=[
-        HtmlToText(inputCol=body_col, proseCol="body_text", codeCol="code"),
-        TechTokenizer(inputCol=title_col, outputCol="title_tokens", stopWords=stop_words),
-        TechTokenizer(inputCol="body_text", outputCol="body_tokens", stopWords=stop_words),
-        TechTokenizer(inputCol="code", outputCol="code_tokens"),
-    ])
+    return PipelineModel(
+        stages=[
+            HtmlToText(inputCol=body_col, proseCol="body_text", codeCol="code"),
+            TechTokenizer(inputCol=title_col, outputCol="title_tokens", stopWords=stop_words),
+            TechTokenizer(inputCol="body_text", outputCol="body_tokens", stopWords=stop_words),
+            TechTokenizer(inputCol="code", outputCol="code_tokens"),
+        ]
+    )
