@@ -123,3 +123,6 @@ def test_the_jvms_start_notice_is_dropped_and_everything_else_passes(tmp_path, c
     assert launch.run_quietly([str(script)]) == 3
     captured = capfd.readouterr()
     assert (captured.out, captured.err) == ("out\n", "WARNING: something else\n")
+    script.write_text("#!/bin/sh\necho 'a first line' >&2\nprintf 'spark-sql> ' >&2\n")  # a prompt: no line end
+    assert launch.run_quietly([str(script)]) == 0
+    assert capfd.readouterr().err == "a first line\nspark-sql> "

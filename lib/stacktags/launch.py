@@ -11,6 +11,7 @@ built on the fly, so the same command works in local mode and on a cluster.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -159,14 +160,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_quietly(command: list[str]) -> int:
-    """Run a command with its output as it comes, less the JVM's start notice (JVM_START_NOTICE); its exit status.
-    An interrupt (Ctrl-C) reaches the command too: this waits for it to end."""
+    """Run a command with its output as it comes, less the JVM's start notice (JVM_START_NOTICE, the first line the
+    JVM writes to stderr); its exit status. After that line stderr passes through as it is written, not line by line,
+    so an interactive shell's prompt shows. An interrupt (Ctrl-C) reaches the command too: this waits for it to end."""
     process = subprocess.Popen(command, stderr=subprocess.PIPE)
     try:
-        for line in process.stderr:
-            if line.rstrip(b"\r\n") != JVM_START_NOTICE:
-                sys.stderr.buffer.write(line)
-                sys.stderr.buffer.flush()
+        first = process.stderr.readline()
+        if first.rstrip(b"\r\n") != JVM_START_NOTICE:
+            sys.stderr.buffer.write(first)
+            sys.stderr.buffer.flush()
+        while chunk := os.read(process.stderr.fileno(), 1 << 16):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
     except KeyboardInterrupt:
         pass
     return process.wait()
