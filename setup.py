@@ -8,19 +8,21 @@ setup(
     packages=find_packages("lib"),
     package_data={"stacktags": ["jvm/*.java"]},  # compiled into stacktags.jar by python -m stacktags.jars build
     python_requires=">=3.11",  # tomllib
+    # What a job needs beside Spark and Delta. Glue and EMR bring pyspark and Delta themselves (pip must not replace
+    # them there): the `spark` extra installs them where nothing provides them (scripts/setup.sh, the local line).
     install_requires=[
-        # Exact pins: Delta breaks across Spark patch releases; these match Glue 6.0 and EMR 8.1.
-        "pyspark==4.1.1",
-        "delta-spark==4.2.0",
-        "spark-nlp==7.0.0",
         "pyarrow>=15",
-        "numpy>=1.26",  # sparknlp imports numpy without declaring it
+        "numpy>=1.26",
         "scipy>=1.11",  # sparse matrices for the multilabel estimator
         "numba>=0.61",  # its sparse-dense products, compiled for the CPU at hand (lib/stacktags/logistic.py)
         "pandas>=2.2",  # PySpark's mapInArrow (the CSV byte-range reader, the training rows' packing) requires it
         "matplotlib>=3.8",  # plots of the evaluation report
     ],
     extras_require={
+        # Exact pins: Delta breaks across Spark patch releases; these match Glue 6.0 and EMR emr-spark-8.1.0.
+        "spark": ["pyspark==4.1.1", "delta-spark==4.2.0", "spark-nlp==7.0.0"],
+        # scripts/package.sh and the cloud targets: AWS's SDK and the packer of the EMR jobs' Python environment
+        "deploy": ["boto3>=1.40", "venv-pack==0.2.0"],
         "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25", "ruff==0.17.6"],  # ruff pinned: its format changes
         # the benchmarks/ tools: the seed's approach (scikit-learn, BeautifulSoup), process sampling, Delta reads
         "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "psutil>=5.9", "deltalake>=0.25"],

@@ -2,11 +2,11 @@
 # Set up this clone on a fresh machine: .venv with the project (pinned Spark, Delta, Spark NLP) and its extras,
 # stacktags.jar compiled (the text scanners), and the Maven jars resolved once into Spark's Ivy cache so that later
 # runs need no network. Idempotent; when nothing changed it takes a second.
-# Usage: scripts/setup.sh [EXTRAS]   (default: dev,bench)
+# Usage: scripts/setup.sh [EXTRAS]   (default: spark,dev,bench,deploy)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-extras="${1:-dev,bench}"
+extras="${1:-spark,dev,bench,deploy}"
 
 command -v javac >/dev/null || { echo "setup: a Java 17 JDK is needed (apt-get install openjdk-17-jdk-headless)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "setup: Python 3.11 or newer is needed" >&2; exit 1; }

@@ -77,8 +77,19 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "mllib_parallelism": int,
     },
     "evaluate": {"reports_dir": str},
+    "package": {"python": str, "out": str},
+    # the cloud targets (stacktags.cloud)
+    "aws": {"region": str, "artifacts": str, "logs": str},
+    "glue": {"job_prefix": str, "glue_version": str, "worker_type": str, "workers": int, "timeout_minutes": int,
+             "python_modules": list},
+    "emr": {"cluster_id": str, "release_label": str, "action_on_failure": str},
+    "emr_serverless": {"application_id": str, "execution_role": str, "release_label": str, "timeout_minutes": int},
 }
-CHOICES = {("catalog", "metastore"): ("embedded", "external"), ("train", "classifier"): ("lockstep", "mllib")}
+CHOICES = {
+    ("catalog", "metastore"): ("embedded", "external"),
+    ("train", "classifier"): ("lockstep", "mllib"),
+    ("emr", "action_on_failure"): ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"),
+}
 SPARK_SECTION = "spark"
 TYPE_NAMES = {
     str: "a string",
@@ -235,6 +246,9 @@ def load(
     for key in ("class_archive", "log_config"):
         if jvm.get(key):
             jvm[key] = _resolve_path(jvm[key], path.parent)
+    package = data.get("package", {})
+    if package.get("out"):
+        package["out"] = _resolve_path(package["out"], path.parent)
     submit = data.get("submit", {})
     if submit.get("python"):
         submit["python"] = _resolve_path(submit["python"], path.parent)

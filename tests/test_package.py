@@ -1,0 +1,71 @@
+"""scripts/package.sh's folder: the wheel leaves Spark and Delta to the runtime, every artifact is listed with its
+hash, and EMR's packed environment unpacks and imports the project with the cluster's Python (no JVM)."""
+
+import subprocess
+import tarfile
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from stacktags import config, package
+
+CLUSTER_PYTHON = "/usr/bin/python3.11"  # [package] python of conf/defaults.toml, as on the cluster
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    cfg = config.load(ROOT / "conf" / "emr.toml", settings=[f'package.out="{out}"'])
+    return package.build(ROOT, cfg)
+
+
+def test_the_folder_is_named_by_version_and_commit_and_lists_every_file_with_its_hash(packaged):
+    assert packaged.name.startswith(package.package_version(ROOT).split("-dirty")[0])
+    check = subprocess.run(
+        ["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=packaged, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    listed = {line.split("  ", 1)[1] for line in (packaged / "SHA256SUMS").read_text().splitlines()}
+    assert {
+        "glue/glue_entry.py",
+        "jobs/train.py",
+        "conf/glue.toml",
+        "conf/defaults.toml",
+        "jars/stacktags.jar",
+        package.ENVIRONMENT,
+    } <= listed
+    assert listed == {
+        p.relative_to(packaged).as_posix() for p in packaged.rglob("*") if p.name != "SHA256SUMS" and p.is_file()
+    }
+
+
+def test_the_wheel_requires_neither_pyspark_nor_delta(packaged):
+    (wheel,) = packaged.glob("stacktags-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
+        fields = Parser().parsestr(archive.read(metadata).decode())
+        assert "stacktags/glue_entry.py" in archive.namelist() and "stacktags/jvm/TagScorer.java" in archive.namelist()
+    required = [r for r in fields.get_all("Requires-Dist") if "extra ==" not in r]
+    assert required and not [r for r in required if r.startswith(("pyspark", "delta-spark", "spark-nlp"))]
+    assert any(r.startswith("numba") for r in required)
+
+
+def test_the_environment_runs_the_project_with_the_clusters_python(packaged, tmp_path):
+    with tarfile.open(packaged / package.ENVIRONMENT) as archive:
+        archive.extractall(tmp_path / "environment", filter="tar")
+    python = tmp_path / "environment" / "bin" / "python"
+    assert python.resolve() == Path(CLUSTER_PYTHON).resolve()  # the interpreter at the cluster's path, not packed
+    imported = subprocess.run(
+        [
+            python,
+            "-c",
+            "import numba, scipy.sparse, pyarrow, stacktags.config, stacktags.glue_entry;import sys; print(sys.prefix)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
