@@ -79,10 +79,16 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "evaluate": {"reports_dir": str},
     "package": {"python": str, "out": str},
     # the cloud targets (stacktags.cloud)
-    "aws": {"region": str, "artifacts": str, "logs": str},
-    "glue": {"job_prefix": str, "glue_version": str, "worker_type": str, "workers": int, "timeout_minutes": int,
-             "python_modules": list},
-    "emr": {"cluster_id": str, "release_label": str, "action_on_failure": str},
+    "aws": {"region": str, "artifacts": str, "logs": str, "endpoint_url": str},
+    "glue": {
+        "job_prefix": str,
+        "glue_version": str,
+        "worker_type": str,
+        "workers": int,
+        "timeout_minutes": int,
+        "python_modules": list,
+    },
+    "emr": {"cluster_id": str, "release_label": str, "action_on_failure": str, "timeout_minutes": int},
     "emr_serverless": {"application_id": str, "execution_role": str, "release_label": str, "timeout_minutes": int},
 }
 CHOICES = {
@@ -167,6 +173,7 @@ class Config:
 
     path: Path
     data: dict[str, Any]
+    files: tuple[Path, ...] = ()  # the conf file and the base files it extends, itself first
 
     def section(self, name: str) -> dict[str, Any]:
         return self.data.get(name, {})
@@ -196,8 +203,9 @@ class Config:
 BASE_KEY = "base"  # a conf file's top-level key naming the file whose settings it extends (defaults.toml)
 
 
-def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A conf file's settings, checked, on top of those of its base file (and the base's base, ...)."""
+def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> tuple[dict[str, Any], tuple[Path, ...]]:
+    """A conf file's settings, checked, on top of those of its base file (and the base's base, ...); and the files
+    read, this one first."""
     if not path.is_file():
         raise ConfigError(
             f"conf file not found: {path} (pass --conf-file, e.g. conf/local.toml)"
@@ -213,11 +221,11 @@ def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = data.pop(BASE_KEY, None)
     check_settings(data, str(path))
     if base is None:
-        return data
-    merged = read_file((path.parent / base).resolve(), (*extended_by, path))
+        return data, (path,)
+    merged, bases = read_file((path.parent / base).resolve(), (*extended_by, path))
     for section, values in data.items():
         merged.setdefault(section, {}).update(values)
-    return merged
+    return merged, (path, *bases)
 
 
 def load(
@@ -226,7 +234,8 @@ def load(
     """Read a conf file (on top of its base) and apply overrides: --warehouse, --database and any number of
     --set SECTION.KEY=VALUE. Every setting is checked against SETTINGS."""
     path = Path(path).expanduser().resolve()
-    data = copy.deepcopy(read_file(path))
+    data, files = read_file(path)
+    data = copy.deepcopy(data)
     for setting in settings or []:
         section, key, value = parse_setting(setting)
         check_setting(section, key, value, f"--set {setting}")
@@ -252,7 +261,7 @@ def load(
     submit = data.get("submit", {})
     if submit.get("python"):
         submit["python"] = _resolve_path(submit["python"], path.parent)
-    return Config(path=path, data=data)
+    return Config(path=path, data=data, files=files)
 
 
 def parse_setting(text: str) -> tuple[str, str, Any]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import runpy
 import sys
 
+from stacktags.errors import UserError
+
 JOB_ARGUMENT = "--stacktags-job"
 SETTING = "--set"
 # The arguments Glue gives every job script, or reads itself: documented job parameters ("Using job parameters in
@@ -79,18 +81,22 @@ GLUE_ARGUMENTS = frozenset(
 )
 
 
-class GlueArgumentError(ValueError):
+class GlueArgumentError(UserError, ValueError):
     """The arguments cannot be a stacktags job's: no job named, or a value without its --key."""
 
 
 def pairs(argv: list[str]) -> list[tuple[str, str | None]]:
-    """`--key value` and lone `--flag` arguments as (key, value or None), in order."""
+    """`--key value`, `--key=value` and lone `--flag` arguments as (key, value or None), in order."""
     result = []
     for position, token in enumerate(argv):
         if token.startswith("--"):
+            key, equals, inline = token.partition("=")
             following = argv[position + 1] if position + 1 < len(argv) else None
-            result.append((token, None if following is None or following.startswith("--") else following))
-        elif position == 0 or not argv[position - 1].startswith("--"):
+            if equals:
+                result.append((key, inline))
+            else:
+                result.append((key, None if following is None or following.startswith("--") else following))
+        elif position == 0 or not argv[position - 1].startswith("--") or "=" in argv[position - 1]:
             raise GlueArgumentError(f"argument {token!r} follows no --key")
     return result
 

@@ -24,6 +24,7 @@ import stacktags
 from stacktags import cli, config
 from stacktags.errors import UserError
 
+CLOUD_TARGETS = ("glue", "emr", "emr-serverless")  # stacktags.cloud: AWS's managed Spark
 JAR_PROPERTIES = ("spark.jars", "spark.jars.packages")
 # Spark 4.1's launcher gives every JVM the incubating Vector API module, and the JVM announces it on stderr at each
 # start; it says nothing about the run.
@@ -75,11 +76,23 @@ def config_for(root: Path, target: str, args: list[str]) -> tuple[config.Config,
     return cfg, args
 
 
-def submit_command(root: Path, job: str, target: str, master: str | None, job_args: list[str]) -> list[str]:
+def check_job(root: Path, job: str) -> Path:
+    """The job's file in jobs/, or a UserError listing the jobs there are."""
     script = root / "jobs" / f"{job}.py"
     if not script.is_file():
         jobs = sorted(p.stem for p in (root / "jobs").glob("*.py"))
         raise UserError(f"unknown job {job!r}; jobs: {', '.join(jobs)}")
+    return script
+
+
+def submit_to_cloud(root: Path, job: str, target: str, job_args: list[str], dry_run: bool) -> int:
+    from stacktags.cloud.submit import submit  # boto3 and botocore: only for the cloud targets
+
+    return submit(root, job, target, job_args, dry_run)
+
+
+def submit_command(root: Path, job: str, target: str, master: str | None, job_args: list[str]) -> list[str]:
+    script = check_job(root, job)
     cfg, job_args = config_for(root, target, job_args)
     return spark_submit_command(root, script, cfg, master, job_args)
 
@@ -148,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     args, rest = parser.parse_known_args(argv)
     root = args.root.resolve()
+    if args.command == "submit" and args.target in CLOUD_TARGETS:
+        check_job(root, args.job)
+        sys.exit(submit_to_cloud(root, args.job, args.target, rest, args.dry_run))
     if args.command == "submit":
         command = submit_command(root, args.job, args.target, args.master, rest)
     else:
@@ -163,7 +179,8 @@ def run_quietly(command: list[str]) -> int:
     """Run a command with its output as it comes, less the JVM's start notice (JVM_START_NOTICE, the first line the
     JVM writes to stderr); its exit status. After that line stderr passes through as it is written, not line by line,
     so an interactive shell's prompt shows. An interrupt (Ctrl-C) reaches the command too: this waits for it to end."""
-    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    # Unbuffered: readline takes the first line only and os.read the rest, with nothing read ahead between them.
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, bufsize=0)
     try:
         first = process.stderr.readline()
         if first.rstrip(b"\r\n") != JVM_START_NOTICE:

@@ -1,0 +1,207 @@
+"""scripts/submit.sh JOB --target glue|emr|emr-serverless [--dry-run] [job options]: a job run on a cloud target.
+
+A run: the packaged artifacts of this commit (scripts/package.sh: var/dist/<version>) go to <[aws] artifacts>/
+<version>/ where their SHA256SUMS differ from those already there, Glue's entry script to its one place when its hash
+differs; then the target's request starts the run (cloud/requests.py), and its state is followed until it ends: each
+change printed with the time since the start; the exit status 0 for a run that succeeded, 1 for one that failed,
+was cancelled or outlived the target's timeout, with where its logs are.
+
+--dry-run prints the API request that starts the run, as one JSON object ({"service", "operation", "params"}), after
+checking it against botocore's model of the operation; it calls nothing. Credentials come from the AWS credential
+chain only (environment, profile, instance role) and are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stacktags import config
+from stacktags.cloud.requests import Artifacts, CloudRequestError, Request, artifacts_of, run_request
+from stacktags.package import package_version
+
+SUMS = "SHA256SUMS"
+POLL_SECONDS = 15
+
+
+class CloudRunError(CloudRequestError):
+    """AWS refused a call (a missing bucket or permission, a wrong region) or the run did not succeed."""
+
+
+def target_config(root: Path, target: str, job_args: list[str]) -> config.Config:
+    """conf/<target>.toml with the user's --set, --warehouse and --database."""
+    parser = argparse.ArgumentParser(add_help=False)
+    config.add_common_arguments(parser, default_conf=str(root / "conf" / f"{target}.toml"))
+    known, _ = parser.parse_known_args(job_args)
+    return config.from_arguments(known)
+
+
+def client(cfg: config.Config, service: str):
+    """A boto3 client in [aws] region (and at [aws] endpoint_url when set, e.g. a local test endpoint); credentials
+    from the AWS chain."""
+    endpoint = cfg.get("aws", "endpoint_url")
+    return boto3.client(
+        service, region_name=cfg.require("aws", "region"), **({"endpoint_url": endpoint} if endpoint else {})
+    )
+
+
+def s3_location(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def read_sums(text: str) -> dict[str, str]:
+    """SHA256SUMS lines ("<hash>  <path>") as {path: hash}."""
+    return {path: digest for digest, _, path in (line.partition("  ") for line in text.splitlines() if line)}
+
+
+def upload_artifacts(s3, folder: Path, artifacts: Artifacts) -> list[str]:
+    """The package's files that are missing or differ at their S3 place, uploaded (SHA256SUMS last, so a listing
+    there means a whole upload); Glue's entry script to its one place when its hash differs. The uploaded URIs."""
+    local = read_sums((folder / SUMS).read_text())
+    bucket, prefix = s3_location(artifacts.uri(""))
+    try:
+        remote = read_sums(s3.get_object(Bucket=bucket, Key=prefix + SUMS)["Body"].read().decode())
+    except s3.exceptions.NoSuchKey:
+        remote = {}
+    changed = [path for path, digest in sorted(local.items()) if remote.get(path) != digest]
+    for path in changed:
+        s3.upload_file(str(folder / path), bucket, prefix + path, ExtraArgs={"Metadata": {"sha256": local[path]}})
+    if changed or not remote:
+        s3.upload_file(str(folder / SUMS), bucket, prefix + SUMS)
+    uploaded = [artifacts.uri(path) for path in changed]
+    script_bucket, script_key = s3_location(artifacts.glue_script)
+    digest = local["glue/glue_entry.py"]
+    try:
+        current = s3.head_object(Bucket=script_bucket, Key=script_key)["Metadata"].get("sha256")
+    except ClientError:
+        current = None
+    if current != digest:
+        s3.upload_file(
+            str(folder / "glue" / "glue_entry.py"),
+            script_bucket,
+            script_key,
+            ExtraArgs={"Metadata": {"sha256": digest}},
+        )
+        uploaded.append(artifacts.glue_script)
+    return uploaded
+
+
+@dataclass(frozen=True)
+class Run:
+    """A started run: how to read its state, which states end it, and where its logs go."""
+
+    name: str
+    state: callable
+    succeeded: frozenset[str]
+    failed: frozenset[str]
+    logs: str
+    reason: callable = lambda: ""
+
+
+def start(cfg: config.Config, request: Request) -> Run:
+    api = client(cfg, request.service)
+    if request.service == "glue":
+        name = request.params["JobName"]
+        run_id = api.start_job_run(**request.params)["JobRunId"]
+
+        def glue_run():
+            return api.get_job_run(JobName=name, RunId=run_id)["JobRun"]
+
+        return Run(
+            f"glue job {name} run {run_id}",
+            lambda: glue_run()["JobRunState"],
+            frozenset({"SUCCEEDED"}),
+            frozenset({"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"}),
+            f"CloudWatch log groups /aws-glue/jobs/output and /aws-glue/jobs/error, streams {run_id}-*",
+            lambda: glue_run().get("ErrorMessage", ""),
+        )
+    if request.service == "emr":
+        cluster = request.params["JobFlowId"]
+        (step,) = api.add_job_flow_steps(**request.params)["StepIds"]
+
+        def emr_step():
+            return api.describe_step(ClusterId=cluster, StepId=step)["Step"]["Status"]
+
+        log_uri = api.describe_cluster(ClusterId=cluster)["Cluster"].get("LogUri", "(the cluster has no LogUri)")
+        return Run(
+            f"EMR cluster {cluster} step {step}",
+            lambda: emr_step()["State"],
+            frozenset({"COMPLETED"}),
+            frozenset({"FAILED", "CANCELLED", "INTERRUPTED"}),
+            f"{log_uri.rstrip('/')}/{cluster}/steps/{step}/",
+            lambda: emr_step().get("FailureDetails", {}).get("Message", ""),
+        )
+    application = request.params["applicationId"]
+    run_id = api.start_job_run(**request.params)["jobRunId"]
+
+    def serverless_run():
+        return api.get_job_run(applicationId=application, jobRunId=run_id)["jobRun"]
+
+    logs = request.params["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
+    return Run(
+        f"EMR Serverless application {application} run {run_id}",
+        lambda: serverless_run()["state"],
+        frozenset({"SUCCESS"}),
+        frozenset({"FAILED", "CANCELLED"}),
+        f"{logs.rstrip('/')}/applications/{application}/jobs/{run_id}/SPARK_DRIVER/",
+        lambda: serverless_run().get("stateDetails", ""),
+    )
+
+
+def follow(run: Run, timeout_seconds: float, poll_seconds: float = POLL_SECONDS) -> int:
+    """Print each state change of the run until it ends or the timeout passes; the exit status."""
+    started, last = time.monotonic(), None
+    while True:
+        state = run.state()
+        elapsed = time.monotonic() - started
+        if state != last:
+            print(f"{time.strftime('%H:%M:%S')} {run.name}: {state} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+            last = state
+        if state in run.succeeded:
+            print(f"logs: {run.logs}", file=sys.stderr)
+            return 0
+        if state in run.failed:
+            reason = run.reason()
+            print(
+                f"error: {run.name} ended {state}{f': {reason}' if reason else ''}; logs: {run.logs}", file=sys.stderr
+            )
+            return 1
+        if elapsed > timeout_seconds:
+            print(
+                f"error: {run.name} still {state} after {elapsed:.0f} s, the target's timeout; it goes on in AWS; "
+                f"logs: {run.logs}",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(poll_seconds)
+
+
+SECTIONS = {"glue": "glue", "emr": "emr", "emr-serverless": "emr_serverless"}
+
+
+def submit(root: Path, job: str, target: str, job_args: list[str], dry_run: bool) -> int:
+    """Start `job` on `target` (or with dry_run print the request); the exit status."""
+    cfg = target_config(root, target, job_args)
+    version = package_version(root)
+    request = run_request(target, cfg, job, job_args, version)
+    if dry_run:
+        print(request.as_json())
+        return 0
+    folder = Path(cfg.get("package", "out") or root / "var" / "dist") / version
+    if not (folder / SUMS).is_file():
+        raise CloudRequestError(f"no package for {version} in {folder.parent}: run scripts/package.sh first")
+    minutes = cfg.require(SECTIONS[target], "timeout_minutes")
+    try:
+        uploaded = upload_artifacts(client(cfg, "s3"), folder, artifacts_of(cfg, version))
+        print(f"uploaded {len(uploaded)} changed artifacts of {version}", file=sys.stderr)
+        return follow(start(cfg, request), 60 * minutes)
+    except (ClientError, BotoCoreError, Boto3Error) as error:
+        raise CloudRunError(f"{target}: {error}") from error

@@ -1,0 +1,158 @@
+"""scripts/submit.sh against AWS's APIs, served by a moto server that these tests start on 127.0.0.1 and stop: the
+artifacts uploaded by hash, each target's run started with the request the dry run shows, its end reported."""
+
+import hashlib
+import logging
+
+import boto3
+import pytest
+from conftest import ROOT
+from moto.server import ThreadedMotoServer
+
+from stacktags import config, package
+from stacktags.cloud import submit as cloud
+from stacktags.cloud.requests import Artifacts
+
+SECRET = "local-test-secret-key"  # the moto server's credentials: they must appear in no output
+REGION = "us-east-1"
+ARTIFACTS = "s3://stacktags-artifacts/stacktags"
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(endpoint, monkeypatch):
+    """Credentials for the local endpoint only, in the AWS chain's own variables; the project's bucket."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def make(service):
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+    s3 = make("s3")
+    if "stacktags-artifacts" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket="stacktags-artifacts")
+    return make
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    """This commit's package, without EMR's environment (its own test builds it)."""
+    out = tmp_path_factory.mktemp("dist")
+    cfg = config.load(ROOT / "conf" / "glue.toml", settings=[f'package.out="{out}"'])
+    return package.build(ROOT, cfg, with_environment=False)
+
+
+def settings(endpoint, packaged, *more):
+    return ["--set", f"aws.endpoint_url={endpoint}", "--set", f'package.out="{packaged.parent}"', *more]
+
+
+def test_a_glue_run_uploads_the_changed_artifacts_starts_the_job_and_reports_success(aws, endpoint, packaged, capfd):
+    glue = aws("glue")
+    glue.create_job(
+        Name="stacktags-train",
+        Role="arn:aws:iam::123456789012:role/stacktags-glue-job",
+        Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
+        GlueVersion="6.0",
+    )
+    status = cloud.submit(ROOT, "train", "glue", settings(endpoint, packaged, "--set", "train.num_tags=1000"), False)
+    out = capfd.readouterr()
+    assert status == 0 and "stacktags-train" in out.err and "SUCCEEDED" in out.err
+    assert "logs: CloudWatch log groups /aws-glue/jobs/output" in out.err and SECRET not in out.out + out.err
+    # every packaged file is in S3 with the hash SHA256SUMS gives it
+    s3 = aws("s3")
+    sums = cloud.read_sums((packaged / "SHA256SUMS").read_text())
+    artifacts = Artifacts(ARTIFACTS, packaged.name)
+    for path, digest in sums.items():
+        bucket, key = cloud.s3_location(artifacts.uri(path))
+        assert hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest() == digest, path
+    run = glue.get_job_runs(JobName="stacktags-train")["JobRuns"][0]
+    assert run["Arguments"]["--datalake-formats"] == "delta" and run["Arguments"]["--set"] == "train.num_tags=1000"
+    assert run["Arguments"]["--extra-jars"] == artifacts.uri("jars/stacktags.jar")
+    # the same package again: nothing to upload
+    assert cloud.upload_artifacts(s3, packaged, artifacts) == []
+
+
+def test_an_emr_step_that_does_not_end_in_time_is_reported_with_its_logs(aws, endpoint, packaged, capfd):
+    emr = aws("emr")
+    cluster = emr.run_job_flow(
+        Name="stacktags",
+        ReleaseLabel="emr-spark-8.1.0",
+        LogUri="s3://stacktags-logs/emr/",
+        Instances={"InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True, "MasterInstanceType": "m5.xlarge"},
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+    more = ["--set", f"emr.cluster_id={cluster}", "--set", "emr.timeout_minutes=0"]  # moto's steps never end
+    status = cloud.submit(ROOT, "clean", "emr", settings(endpoint, packaged, *more), False)
+    err = capfd.readouterr().err
+    assert status == 1 and "still RUNNING after" in err and f"logs: s3://stacktags-logs/emr/{cluster}/steps/s-" in err
+    (step,) = emr.list_steps(ClusterId=cluster)["Steps"]
+    args = emr.describe_step(ClusterId=cluster, StepId=step["Id"])["Step"]["Config"]["Args"]
+    assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"] and "--conf-file" in args
+
+
+def test_an_emr_serverless_run_starts_with_the_packed_environment(aws, endpoint, packaged, capfd):
+    serverless = aws("emr-serverless")
+    # moto accepts only the emr-X.Y.0 labels, not emr-spark-8.1.0; StartJobRun does not name the release
+    application = serverless.create_application(
+        name="stacktags", releaseLabel="emr-7.12.0", type="SPARK", clientToken="t"
+    )["applicationId"]
+    more = [
+        "--set",
+        f"emr_serverless.application_id={application}",
+        "--set",
+        "emr_serverless.execution_role=arn:aws:iam::123456789012:role/stacktags-emr-serverless-job",
+    ]
+    status = cloud.submit(ROOT, "score", "emr-serverless", settings(endpoint, packaged, *more), False)
+    err = capfd.readouterr().err
+    assert status == 0 and "SUCCESS" in err and f"applications/{application}/jobs/" in err
+    (run,) = serverless.list_job_runs(applicationId=application)["jobRuns"]
+    details = serverless.get_job_run(applicationId=application, jobRunId=run["id"])["jobRun"]["jobDriver"]
+    assert "spark.archives=" in details["sparkSubmit"]["sparkSubmitParameters"]
+
+
+def test_a_missing_bucket_is_one_line_naming_it(aws, endpoint, packaged):
+    with pytest.raises(cloud.CloudRunError, match="NoSuchBucket|does not exist") as refused:
+        cloud.submit(
+            ROOT, "train", "glue", settings(endpoint, packaged, "--set", "aws.artifacts=s3://nobucket/x"), False
+        )
+    assert SECRET not in str(refused.value)
+
+
+def test_no_package_for_this_commit_says_how_to_make_one(aws, endpoint, tmp_path):
+    with pytest.raises(cloud.CloudRequestError, match="run scripts/package.sh first"):
+        cloud.submit(ROOT, "train", "glue", settings(endpoint, tmp_path / "none"), False)
+
+
+@pytest.mark.parametrize(
+    "states, status, message",
+    [
+        (["STARTING", "RUNNING", "SUCCEEDED"], 0, "logs: the logs"),
+        (["RUNNING", "FAILED"], 1, "error: a run ended FAILED: out of memory; logs: the logs"),
+    ],
+)
+def test_following_a_run_prints_each_state_change_and_ends_with_its_outcome(states, status, message, capfd):
+    remaining = iter(states)
+    run = cloud.Run(
+        "a run",
+        lambda: next(remaining),
+        frozenset({"SUCCEEDED"}),
+        frozenset({"FAILED"}),
+        "the logs",
+        lambda: "out of memory",
+    )
+    assert cloud.follow(run, timeout_seconds=60, poll_seconds=0) == status
+    err = capfd.readouterr().err
+    assert [line.split(": ")[1].split(" (")[0] for line in err.splitlines()[:-1]] == states
+    assert err.splitlines()[-1] == message
