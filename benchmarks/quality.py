@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     pipeline_seconds, _, _, _ = run_measured(command, work / "pipeline.log")
 
     model = newest_model(warehouse, cfg.database)
-    report = json.loads((reports_dir(cfg) / f"v{model['version']}" / "metrics.json").read_text())
+    report = json.loads((Path(reports_dir(cfg)) / f"v{model['version']}" / "metrics.json").read_text())
     tags = [t["tag"] for t in report["per_tag"]]
     ours = Approach(
         f"stacktags (model {model['version']})",

@@ -21,6 +21,14 @@ TEST_SETTINGS = ["spark.spark.sql.shuffle.partitions=2", "spark.spark.driver.mem
 csv.field_size_limit(sys.maxsize)
 
 
+def pytest_collection_modifyitems(items):
+    """Mark `jvm` the tests that start a JVM: those of the SparkSession fixture, and whole modules that say so
+    (pytestmark). scripts/test-python.sh runs the others under another Python: pytest -m "not jvm"."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.jvm)
+
+
 def csv_row_count(path: Path, encoding: str = "utf-8") -> int:
     """Records in a CSV file by Python's csv module: the reference the Spark counts must match."""
     with path.open(newline="", encoding=encoding) as handle:

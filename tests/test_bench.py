@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, SAMPLE
 
 from benchmarks.bench import StageResult, plot_scaling, run_measured, scaling_table, table
 from benchmarks.microbench import gradients, optimiser
+
+pytestmark = pytest.mark.jvm  # its tests run the jobs in processes of their own
 
 STAGES = ["ingest", "clean", "train", "train-1000", "evaluate", "score", "seed"]
 QUICK = [

@@ -13,7 +13,8 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from stacktags.errors import ModelMismatchError
-from stacktags.model import NoModelError, classifier_of, load_model, saved_model
+from stacktags.evaluate import reports_dir
+from stacktags.model import NoModelError, classifier_of, load_model, models_dir, saved_model
 from stacktags.persistence import load_stage
 
 JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
@@ -82,7 +83,7 @@ def test_evaluate_uses_only_the_test_split(spark, trained):
     assert not model["metrics"]  # read before evaluate ran: training records no metrics
     refreshed = spark.table(trained.table("models")).first()["metrics"]
     assert refreshed["micro_f1"] == pytest.approx(metrics["micro_f1"])
-    report = Path(trained.warehouse) / "reports" / "v1"
+    report = Path(reports_dir(trained)) / "v1"
     document = json.loads((report / "metrics.json").read_text())
     assert len(document["per_tag"]) == 20 and document["overall"]["rows"] == test_rows
     page = (report / "report.html").read_text()
@@ -173,7 +174,7 @@ def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, tr
         .where((F.col("creation_date") >= "2012-01-01") & F.arrays_overlap("tags", F.array(*map(F.lit, tags))))
         .count()
     )
-    document = json.loads((Path(trained.warehouse) / "reports" / "v2" / "metrics.json").read_text())
+    document = json.loads((Path(reports_dir(trained)) / "v2" / "metrics.json").read_text())
     assert document["test_from"] == "2012-01-01" and document["overall"]["rows"] == newer > 0
 
 
@@ -189,7 +190,7 @@ def test_the_mllib_classifier_trains_evaluates_and_scores_the_sample_as_the_lock
     metrics = {}
     for version in (1, 2):
         run("evaluate", cfg, "--model-version", str(version))
-        report = json.loads((Path(cfg.warehouse) / "reports" / f"v{version}" / "metrics.json").read_text())
+        report = json.loads((Path(reports_dir(cfg)) / f"v{version}" / "metrics.json").read_text())
         metrics[version] = report["overall"]
         tags = classifier_of(load_model(spark, cfg, version)[1])
         metrics[version]["tags"] = tags.getOrDefault(tags.tags)
@@ -201,3 +202,14 @@ def test_the_mllib_classifier_trains_evaluates_and_scores_the_sample_as_the_lock
     assert abs(metrics[1]["macro_f1"] - metrics[2]["macro_f1"]) < 0.06
     predictions = spark.table(cfg.table("predictions")).where("model_version = 2")
     assert predictions.count() == 2000 and predictions.where(F.size("tags") == 0).count() == 0
+
+
+def test_a_train_that_stopped_before_registering_leaves_a_folder_the_next_train_replaces(spark, trained):
+    version = spark.table(trained.table("models")).count() + 1
+    leftover = Path(models_dir(trained)) / f"v{version}"
+    (leftover / "stages").mkdir(parents=True)
+    (leftover / "stages" / "half-written").write_text("a crash's remains")
+    run("train", trained)
+    _, model, info = load_model(spark, trained, version)
+    assert info["path"] == str(leftover) and not (leftover / "stages" / "half-written").exists()
+    assert classifier_of(model).getOrDefault(classifier_of(model).tags)

@@ -11,6 +11,8 @@ import pytest
 from conftest import ROOT, SAMPLE, csv_row_count
 from pyspark.find_spark_home import _find_spark_home
 
+pytestmark = pytest.mark.jvm  # its tests run the jobs in processes of their own
+
 SPARK_CLASS = str(Path(_find_spark_home()) / "bin" / "spark-class")
 
 

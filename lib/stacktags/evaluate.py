@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 
 from stacktags.clean import rows_of_split
 from stacktags.config import Config
+from stacktags.files import upload
 from stacktags.metrics import Metrics, evaluate_predictions
 from stacktags.model import MODELS_TABLE, THRESHOLD_BUCKETS, classifier_of, load_model, predictor_of
 from stacktags.tables import append
@@ -49,8 +51,11 @@ class EvaluationResult:
         return f"model {self.version} on test: {self.metrics.headline()}\nreport: {self.report_path}"
 
 
-def reports_dir(cfg: Config) -> Path:
-    return Path(cfg.get("evaluate", "reports_dir") or f"{cfg.warehouse.removeprefix('file:')}/reports")
+def reports_dir(cfg: Config) -> str:
+    """Where the database's reports go, on any file system: [evaluate] reports_dir, or <warehouse>/reports, then
+    /<database> (databases that share a warehouse keep their reports apart)."""
+    base = cfg.get("evaluate", "reports_dir") or f"{cfg.warehouse.rstrip('/')}/reports"
+    return f"{base.rstrip('/')}/{cfg.database}"
 
 
 def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> EvaluationResult:
@@ -88,26 +93,25 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     scored.unpersist()
 
     record_metrics(spark, cfg, version, metrics)
-    out = reports_dir(cfg) / f"v{version}"
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "metrics.json"
-    json_path.write_text(
-        json.dumps(
-            {
-                "model_version": version,
-                "split": "test",
-                "test_from": test_from,
-                "data_version": info["data_version"],
-                "overall": metrics.overall,
-                "per_tag": metrics.per_tag,
-            },
-            indent=1,
-        )
+    out = f"{reports_dir(cfg)}/v{version}"
+    document = json.dumps(
+        {
+            "model_version": version,
+            "split": "test",
+            "test_from": test_from,
+            "data_version": info["data_version"],
+            "overall": metrics.overall,
+            "per_tag": metrics.per_tag,
+        },
+        indent=1,
     )
-    report_path = out / "report.html"
     thresholds = classifier.getOrDefault(classifier.thresholds)
-    report_path.write_text(render_report(version, info, metrics, tags, thresholds, positives, negatives, examples))
-    return EvaluationResult(version, metrics, str(json_path), str(report_path))
+    report = render_report(version, info, metrics, tags, thresholds, positives, negatives, examples)
+    with tempfile.TemporaryDirectory(prefix="stacktags-report-") as local:  # written here, copied to any file system
+        for name, text in (("metrics.json", document), ("report.html", report)):
+            Path(local, name).write_text(text, encoding="utf-8")
+            upload(spark, str(Path(local, name)), f"{out}/{name}")
+    return EvaluationResult(version, metrics, f"{out}/metrics.json", f"{out}/report.html")
 
 
 def record_metrics(spark: SparkSession, cfg: Config, version: int, metrics: Metrics) -> None:

@@ -188,7 +188,9 @@ def next_version(spark: SparkSession, cfg: Config) -> int:
 
 
 def models_dir(cfg: Config) -> str:
-    return cfg.get("train", "models_dir") or f"{cfg.warehouse.rstrip('/')}/models"
+    """Where the database's model versions go: [train] models_dir, or <warehouse>/models/<database> (databases that
+    share a warehouse keep their versions apart)."""
+    return (cfg.get("train", "models_dir") or f"{cfg.warehouse.rstrip('/')}/models").rstrip("/") + f"/{cfg.database}"
 
 
 def train(spark: SparkSession, cfg: Config) -> TrainResult:
@@ -218,7 +220,9 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     path = f"{models_dir(cfg)}/v{version}"
     model = PipelineModel(stages=[text_preparation(), predictor])
     log.info("saving model %d to %s", version, path)
-    model.write().save(path)
+    # overwrite: a folder there is what a train that stopped before registering this version left (versions are
+    # numbered from the models table), never a registered model
+    model.write().overwrite().save(path)
     params = {key: str(value) for key, value in cfg.section("train").items()}
     params.update(
         {
