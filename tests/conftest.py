@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -82,3 +83,29 @@ def job_arguments(cfg: config.Config, *settings: str) -> list[str]:
     for setting in [*TEST_SETTINGS, *settings]:
         args += ["--set", setting]
     return args
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """AWS's APIs served by moto on 127.0.0.1 (a free port) for the tests that reach AWS; stopped after them."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+MOTO_SECRET = "local-test-secret-key"  # the moto server's credentials: they must appear in no output
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Credentials for the local endpoint only, in the AWS credential chain's own variables (no profile, no token)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_SECRET)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from stacktags.clean import question_facts, rows_of_split, split_fractions, split_of
 from stacktags.config import ConfigError, load
+from stacktags.tables import MissingTableError
 from stacktags.text import text_preparation
 
 ingest_job, clean_job = load_job("ingest"), load_job("clean")
@@ -144,3 +145,14 @@ def test_so_dev_cleans_to_every_question(spark, fresh_cfg):
     cfg = fresh_cfg()
     ingest_and_clean(cfg, SHARED_DATA / "so-dev")
     assert spark.table(cfg.table("questions_clean")).count() == 10280
+
+
+def test_clean_or_train_before_the_table_they_read_exists_names_the_job_to_run_and_is_recorded(spark, fresh_cfg):
+    cfg = fresh_cfg()
+    with pytest.raises(MissingTableError, match=rf"{cfg.database}.questions_raw does not exist: run the ingest job"):
+        clean_job.main(job_arguments(cfg))
+    with pytest.raises(MissingTableError, match=rf"{cfg.database}.questions_clean does not exist: run the clean job"):
+        load_job("train").main(job_arguments(cfg))
+    runs = spark.sql(f"SELECT job, status, error FROM {cfg.table('job_runs')} ORDER BY started_at").collect()
+    assert [(run.job, run.status) for run in runs] == [("clean", "failed"), ("train", "failed")]
+    assert runs[0].error.startswith("MissingTableError: ")

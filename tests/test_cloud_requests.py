@@ -48,8 +48,15 @@ def test_dry_run_prints_one_request_that_botocore_validates_and_calls_nothing(ta
     assert request_errors(service, operation, printed["params"]) == []
     text = json.dumps(printed)
     assert "/stacktags-artifacts/stacktags/0.1.0-" in text  # the package's version, uploaded under [aws] artifacts
-    assert not [prop for prop in LOCAL_ONLY if f"{prop}=" in text]
     assert not [local for local in (str(ROOT), ".venv", "local[", "127.0.0.1") if local in text]
+
+
+@pytest.mark.parametrize("target", ["glue", "emr", "emr-serverless"])
+def test_this_machines_launch_settings_do_not_reach_a_cluster_but_its_driver_size_does(target):
+    local = {prop: "local-value" for prop in LOCAL_ONLY}
+    settings = [f"spark.{prop}={value}" for prop, value in {**local, "spark.driver.memory": "9g"}.items()]
+    text = json.dumps(request(target, *settings).params)
+    assert "local-value" not in text and "spark.driver.memory=9g" in text
 
 
 def test_the_glue_run_carries_delta_the_jars_the_wheel_and_the_jobs_options_through_the_adapter():

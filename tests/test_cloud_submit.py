@@ -2,47 +2,35 @@
 artifacts uploaded by hash, each target's run started with the request the dry run shows, its end reported."""
 
 import hashlib
-import logging
 
 import boto3
 import pytest
-from conftest import ROOT
-from moto.server import ThreadedMotoServer
+from conftest import MOTO_SECRET, ROOT
 
 from stacktags import config, package
 from stacktags.cloud import submit as cloud
 from stacktags.cloud.requests import Artifacts
 
-SECRET = "local-test-secret-key"  # the moto server's credentials: they must appear in no output
 REGION = "us-east-1"
 ARTIFACTS = "s3://stacktags-artifacts/stacktags"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws(endpoint, monkeypatch):
-    """Credentials for the local endpoint only, in the AWS chain's own variables; the project's bucket."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local-test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+def aws(moto_endpoint, aws_credentials):
+    """A client maker for the moto server, and the project's bucket there."""
 
     def make(service):
-        return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+        return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint)
 
     s3 = make("s3")
     if "stacktags-artifacts" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket="stacktags-artifacts")
     return make
+
+
+@pytest.fixture
+def endpoint(moto_endpoint):
+    return moto_endpoint
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +56,7 @@ def test_a_glue_run_uploads_the_changed_artifacts_starts_the_job_and_reports_suc
     status = cloud.submit(ROOT, "train", "glue", settings(endpoint, packaged, "--set", "train.num_tags=1000"), False)
     out = capfd.readouterr()
     assert status == 0 and "stacktags-train" in out.err and "SUCCEEDED" in out.err
-    assert "logs: CloudWatch log groups /aws-glue/jobs/output" in out.err and SECRET not in out.out + out.err
+    assert "logs: CloudWatch log groups /aws-glue/jobs/output" in out.err and MOTO_SECRET not in out.out + out.err
     # every packaged file is in S3 with the hash SHA256SUMS gives it
     s3 = aws("s3")
     sums = cloud.read_sums((packaged / "SHA256SUMS").read_text())
@@ -127,7 +115,7 @@ def test_a_missing_bucket_is_one_line_naming_it(aws, endpoint, packaged):
         cloud.submit(
             ROOT, "train", "glue", settings(endpoint, packaged, "--set", "aws.artifacts=s3://nobucket/x"), False
         )
-    assert SECRET not in str(refused.value)
+    assert MOTO_SECRET not in str(refused.value)
 
 
 def test_no_package_for_this_commit_says_how_to_make_one(aws, endpoint, tmp_path):

@@ -42,6 +42,27 @@ def test_set_overrides_any_setting_with_toml_values():
     assert config.spark_properties(cfg)["spark.sql.shuffle.partitions"] == "4"
 
 
+def test_relative_paths_are_relative_to_the_conf_files_folder_or_to_the_current_directory_on_the_command_line(
+    tmp_path, monkeypatch
+):
+    path = write_conf(tmp_path, '[catalog]\ndatabase = "so"\nwarehouse = "wh"\n[train]\nmodels_dir = "../models"\n')
+    cfg = config.load(path)
+    assert (cfg.warehouse, cfg.get("train", "models_dir")) == (str(path.parent / "wh"), str(tmp_path / "models"))
+    monkeypatch.chdir(tmp_path)
+    cfg = config.load(path, warehouse="here", settings=["evaluate.reports_dir=reports", "train.models_dir=s3://b/m"])
+    assert (cfg.warehouse, cfg.get("evaluate", "reports_dir")) == (str(tmp_path / "here"), str(tmp_path / "reports"))
+    assert cfg.get("train", "models_dir") == "s3://b/m"
+
+
+def test_spark_properties_and_string_settings_keep_their_text():
+    cfg = config.load(
+        ROOT / "conf" / "local.toml",
+        settings=["spark.spark.executor.memoryOverheadFactor=0.10", "catalog.database=2024", 'ingest.encoding="utf-8"'],
+    )
+    assert config.spark_properties(cfg)["spark.executor.memoryOverheadFactor"] == "0.10"
+    assert cfg.database == "2024" and cfg.get("ingest", "encoding") == "utf-8"
+
+
 @pytest.mark.parametrize("bad", ["nodot=1", "ingest.max_body_bytes", "=3"])
 def test_malformed_set_is_a_clear_error(bad):
     with pytest.raises(config.ConfigError, match="SECTION.KEY=VALUE"):
@@ -69,6 +90,10 @@ def test_missing_or_invalid_conf_file_is_a_clear_error(tmp_path):
         ("train.bigrams=1", r"train.bigrams must be true or false, got 1"),
         ("train.reg_param=fast", r"train.reg_param must be a number"),
         ("train.classifier=mlib", r"train.classifier must be one of lockstep, mllib, got 'mlib'; did you mean mllib\?"),
+        ("train.other_rows_rate=1.5", r"train.other_rows_rate must be between 0 and 1, got 1.5"),
+        ("train.num_tags=0", r"train.num_tags must be at least 1, got 0"),
+        ("train.max_tags=-2", r"train.max_tags must be at least 1, got -2"),
+        ("glue.python_modules=[1, 2]", r"glue.python_modules must be a list of strings, got \[1, 2\]"),
     ],
 )
 def test_an_unknown_or_mistyped_setting_stops_at_start_with_the_nearest_valid_one(setting, message):

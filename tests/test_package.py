@@ -42,15 +42,20 @@ def test_the_folder_is_named_by_version_and_commit_and_lists_every_file_with_its
     }
 
 
-def test_the_wheel_requires_neither_pyspark_nor_delta(packaged):
+def test_the_wheel_holds_the_runtime_package_only_and_requires_neither_spark_nor_the_benchmarks_tools(packaged):
     (wheel,) = packaged.glob("stacktags-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        metadata = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
+        names = archive.namelist()
+        metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
         fields = Parser().parsestr(archive.read(metadata).decode())
-        assert "stacktags/glue_entry.py" in archive.namelist() and "stacktags/jvm/TagScorer.java" in archive.namelist()
+    assert "stacktags/jvm/TagScorer.java" in names
+    source = {p.relative_to(ROOT / "lib").as_posix() for p in (ROOT / "lib" / "stacktags").rglob("*.py")}
+    assert {name for name in names if name.endswith(".py")} == source  # no benchmarks, nothing a former build left
     required = [r for r in fields.get_all("Requires-Dist") if "extra ==" not in r]
-    assert required and not [r for r in required if r.startswith(("pyspark", "delta-spark", "spark-nlp"))]
     assert any(r.startswith("numba") for r in required)
+    assert not [
+        r for r in required if r.startswith(("pyspark", "delta-spark", "spark-nlp", "scikit-learn", "beautifulsoup4"))
+    ]
 
 
 def test_the_environment_runs_the_project_with_the_clusters_python(packaged, tmp_path):

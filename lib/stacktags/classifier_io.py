@@ -27,7 +27,7 @@ def check_consistent(model) -> None:
     sizes = {
         "tags": len(tags),
         "thresholds": len(model.getOrDefault(model.thresholds)),
-        "coefficient rows": model.coefficients.shape[1] if model.coefficients is not None else None,
+        "coefficient columns": model.coefficients.shape[1] if model.coefficients is not None else None,
         "intercepts": len(model.intercepts) if model.intercepts is not None else None,
     }
     if len(set(sizes.values())) != 1:

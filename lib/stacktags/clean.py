@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from stacktags.config import Config, ConfigError
 from stacktags.ingest import ANSWERS, QUESTIONS, TAGS
-from stacktags.tables import WriteCounts, new_or_changed, replace, upsert
+from stacktags.tables import WriteCounts, input_table, new_or_changed, replace, upsert
 from stacktags.text import text_preparation
 
 SILVER_TABLE = "questions_clean"
@@ -128,8 +128,8 @@ class CleanResult:
 
 def clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResult:
     """Bring questions_clean up to date with the bronze tables; with `full`, prepare every question again."""
-    questions = spark.table(cfg.table(QUESTIONS.table))
-    tags = spark.table(cfg.table(TAGS.table))
+    questions = input_table(spark, cfg.table(QUESTIONS.table), made_by="ingest")
+    tags = input_table(spark, cfg.table(TAGS.table), made_by="ingest")
     answers_table = cfg.table(ANSWERS.table)
     answers = (
         spark.table(answers_table)

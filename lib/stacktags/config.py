@@ -50,7 +50,7 @@ class ConfigError(UserError, ValueError):
 # Every setting a conf file or --set may hold, by section, with the type its value must have. [spark] holds Spark
 # properties (spark.*), passed to Spark as they are.
 SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "catalog": {"database": str, "warehouse": str, "metastore": str},
+    "catalog": {"database": str, "warehouse": str, "metastore": str, "metastore_dir": str},
     "jars": {"project": str, "packages": list, "exclude": list, "dir": str, "resolved": str},
     "submit": {"python": str},
     "jvm": {"log_config": str, "class_archive": str},
@@ -96,6 +96,27 @@ CHOICES = {
     ("train", "classifier"): ("lockstep", "mllib"),
     ("emr", "action_on_failure"): ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"),
 }
+# Bounds of the numeric settings, inclusive (None: unbounded).
+RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("ingest", "max_body_bytes"): (1, None),
+    ("train", "num_tags"): (1, None),
+    ("train", "num_features"): (2, 2**31 - 1),
+    ("train", "title_weight"): (1, None),
+    ("train", "min_doc_freq"): (0, None),
+    ("train", "warm_start_rows"): (0, None),
+    ("train", "warm_start_iter"): (0, None),
+    ("train", "max_iter"): (1, None),
+    ("train", "tags_per_fit"): (1, None),
+    ("train", "other_rows_rate"): (0, 1),
+    ("train", "reg_param"): (0, None),
+    ("train", "max_tags"): (1, None),
+    ("train", "mllib_max_iter"): (1, None),
+    ("train", "mllib_parallelism"): (1, None),
+    ("glue", "workers"): (2, None),
+    ("glue", "timeout_minutes"): (1, None),
+}
+# The lists whose items are strings.
+STRING_LISTS = {("jars", "packages"), ("jars", "exclude"), ("glue", "python_modules")}
 SPARK_SECTION = "spark"
 TYPE_NAMES = {
     str: "a string",
@@ -136,6 +157,12 @@ def check_setting(section: str, key: str, value: Any, origin: str) -> None:
     is_bool = isinstance(value, bool)
     if (is_bool and kind is not bool) or not isinstance(value, kind):
         raise ConfigError(f"{origin}: {section}.{key} must be {TYPE_NAMES[kind]}, got {value!r}")
+    low, high = RANGES.get((section, key), (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{origin}: {section}.{key} must be {bounds}, got {value!r}")
+    if (section, key) in STRING_LISTS and not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{origin}: {section}.{key} must be a list of strings, got {value!r}")
     choices = CHOICES.get((section, key))
     if choices and value not in choices:
         raise ConfigError(
@@ -200,6 +227,23 @@ class Config:
         return f"{self.database}.{name}"
 
 
+# The settings that name a file or folder. A relative path is relative to the folder of the conf file that sets it,
+# or to the current directory when --set or --warehouse gives it.
+PATH_SETTINGS = frozenset(
+    {
+        ("catalog", "warehouse"),
+        ("catalog", "metastore_dir"),
+        ("jars", "dir"),
+        ("jars", "project"),
+        ("jars", "resolved"),
+        ("jvm", "class_archive"),
+        ("jvm", "log_config"),
+        ("package", "out"),
+        ("submit", "python"),
+        ("train", "models_dir"),
+        ("evaluate", "reports_dir"),
+    }
+)
 BASE_KEY = "base"  # a conf file's top-level key naming the file whose settings it extends (defaults.toml)
 
 
@@ -220,6 +264,9 @@ def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> tuple[dict[str,
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
     base = data.pop(BASE_KEY, None)
     check_settings(data, str(path))
+    for section, key in PATH_SETTINGS:
+        if data.get(section, {}).get(key):
+            data[section][key] = _resolve_path(data[section][key], path.parent)
     if base is None:
         return data, (path,)
     merged, bases = read_file((path.parent / base).resolve(), (*extended_by, path))
@@ -239,43 +286,35 @@ def load(
     for setting in settings or []:
         section, key, value = parse_setting(setting)
         check_setting(section, key, value, f"--set {setting}")
+        if (section, key) in PATH_SETTINGS:
+            value = _resolve_path(value, Path.cwd())
         data.setdefault(section, {})[key] = value
     catalog = data.setdefault("catalog", {})
     if database:
         catalog["database"] = database
     if warehouse:
         catalog["warehouse"] = _resolve_path(warehouse, Path.cwd())
-    elif "warehouse" in catalog:
-        catalog["warehouse"] = _resolve_path(catalog["warehouse"], path.parent)
-    jars = data.get("jars", {})
-    for key in ("dir", "project", "resolved"):
-        if jars.get(key):
-            jars[key] = _resolve_path(jars[key], path.parent)
-    jvm = data.get("jvm", {})
-    for key in ("class_archive", "log_config"):
-        if jvm.get(key):
-            jvm[key] = _resolve_path(jvm[key], path.parent)
-    package = data.get("package", {})
-    if package.get("out"):
-        package["out"] = _resolve_path(package["out"], path.parent)
-    submit = data.get("submit", {})
-    if submit.get("python"):
-        submit["python"] = _resolve_path(submit["python"], path.parent)
     return Config(path=path, data=data, files=files)
 
 
 def parse_setting(text: str) -> tuple[str, str, Any]:
-    """'ingest.max_body_bytes=2048' -> ('ingest', 'max_body_bytes', 2048). The value is read as TOML, falling back
-    to a plain string; the key is everything after the first dot, so spark.spark.sql.shuffle.partitions=4 works."""
+    """'ingest.max_body_bytes=2048' -> ('ingest', 'max_body_bytes', 2048). The key is everything after the first
+    dot, so spark.spark.sql.shuffle.partitions=4 works. Spark properties and string settings keep their text as it is
+    (3.10 stays 3.10, a database named 2024 stays a string; TOML quotes are taken off); other values are read as TOML,
+    falling back to a plain string."""
     name, sep, raw = text.partition("=")
     section, dot, key = name.strip().partition(".")
+    key, raw = key.strip().strip('"'), raw.strip()
     if not sep or not dot or not section or not key:
         raise ConfigError(f"--set takes SECTION.KEY=VALUE, got {text!r}")
+    if section == SPARK_SECTION or SETTINGS.get(section, {}).get(key) is str:
+        quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'"
+        return section, key, raw[1:-1] if quoted else raw
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return section, key.strip().strip('"'), value
+        value = raw
+    return section, key, value
 
 
 def _spark_value(value: Any) -> str:
@@ -303,6 +342,19 @@ def recorded_jars(record: str, packages: list[str], exclude: list[str]) -> list[
     return jars if all(Path(jar).is_file() for jar in jars) else None
 
 
+def embedded_metastore_dir(cfg: Config) -> str:
+    """The local folder of the embedded Derby metastore: [catalog] metastore_dir, or the warehouse folder."""
+    folder = cfg.get("catalog", "metastore_dir")
+    if folder:
+        return folder
+    if _is_uri(cfg.warehouse) and not cfg.warehouse.startswith("file:"):
+        raise ConfigError(
+            f"{cfg.path}: the embedded metastore needs a folder of this machine, and the warehouse is "
+            f"{cfg.warehouse}: set [catalog] metastore_dir"
+        )
+    return cfg.warehouse.removeprefix("file:")
+
+
 def spark_properties(cfg: Config) -> dict[str, str]:
     """Every Spark property a stacktags session needs, derived from the config in one place.
 
@@ -317,10 +369,13 @@ def spark_properties(cfg: Config) -> dict[str, str]:
     )
     props["spark.sql.warehouse.dir"] = cfg.warehouse
     if cfg.get("catalog", "metastore", "embedded") == "embedded":
-        # The embedded default: a Derby metastore inside the warehouse folder, so one folder holds the whole catalog.
-        metastore = f"{cfg.warehouse.removeprefix('file:')}/metastore_db"
-        props["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={metastore};create=true"
-        derby_home = f"-Dderby.system.home={cfg.warehouse.removeprefix('file:')}"  # keeps derby.log out of the cwd
+        # The embedded default: a Derby metastore inside the warehouse folder, so one folder holds the whole catalog;
+        # with the warehouse elsewhere (s3a://), in [catalog] metastore_dir, a folder of this machine.
+        folder = embedded_metastore_dir(cfg)
+        props["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={folder}/metastore_db;create=true"
+        )
+        derby_home = f"-Dderby.system.home={folder}"  # keeps derby.log out of the cwd
         java_options = props.get("spark.driver.extraJavaOptions", "")
         props["spark.driver.extraJavaOptions"] = f"{java_options} {derby_home}".strip()
     driver_options = []
@@ -393,6 +448,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_conf: str = "c
         action="store_true",
         help="on an error the user can fix (a setting, an input), print the traceback too",
     )
+
+
+def from_options(options: list[str], default_conf: str) -> tuple[Config, list[str]]:
+    """The Config that a command line's --conf-file, --warehouse, --database and --set give (default_conf without
+    --conf-file), and the options it left."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_common_arguments(parser, default_conf=default_conf)
+    known, rest = parser.parse_known_args(options)
+    return from_arguments(known), rest
 
 
 def from_arguments(args: argparse.Namespace) -> Config:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 
 
@@ -17,10 +19,16 @@ def path_exists(spark: SparkSession, path: str) -> bool:
 
 
 def upload(spark: SparkSession, local_file: str, path: str) -> None:
-    """Copies a file of the driver's disk to path (replacing a file there)."""
+    """Copies a file of the driver's disk to path (replacing a file there).
+
+    A streamed copy (FileUtil.copy) rather than FileSystem.copyFromLocalFile: S3A's copyFromLocalFile goes through the
+    AWS SDK's transfer manager, which needs an asynchronous HTTP client (Netty or CRT) that a slim S3 connector lacks.
+    """
+    jvm = spark.sparkContext._jvm
     file_system, hadoop_path = hadoop_file(spark, path)
-    file_system.copyFromLocalFile(
-        False, True, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local_file), hadoop_path
+    local_system, local_path = hadoop_file(spark, Path(local_file).resolve().as_uri())
+    jvm.org.apache.hadoop.fs.FileUtil.copy(
+        local_system, local_path, file_system, hadoop_path, False, True, spark.sparkContext._jsc.hadoopConfiguration()
     )
 
 

@@ -22,10 +22,9 @@ from pyspark.find_spark_home import _find_spark_home
 
 import stacktags
 from stacktags import cli, config
+from stacktags.cloud import CLOUD_TARGETS
 from stacktags.errors import UserError
 
-CLOUD_TARGETS = ("glue", "emr", "emr-serverless")  # stacktags.cloud: AWS's managed Spark
-JAR_PROPERTIES = ("spark.jars", "spark.jars.packages")
 # Spark 4.1's launcher gives every JVM the incubating Vector API module, and the JVM announces it on stderr at each
 # start; it says nothing about the run.
 JVM_START_NOTICE = b"WARNING: Using incubator modules: jdk.incubator.vector"
@@ -67,10 +66,7 @@ def split_launch_options(props: dict[str, str], master: str | None) -> tuple[lis
 
 def config_for(root: Path, target: str, args: list[str]) -> tuple[config.Config, list[str]]:
     """The conf of a target (or of an explicit --conf-file among the options) and the options with --conf-file set."""
-    parser = argparse.ArgumentParser(add_help=False)
-    config.add_common_arguments(parser, default_conf=str(root / "conf" / f"{target}.toml"))
-    known, _ = parser.parse_known_args(args)
-    cfg = config.from_arguments(known)
+    cfg, _ = config.from_options(args, str(root / "conf" / f"{target}.toml"))
     if "--conf-file" not in args:
         args = ["--conf-file", str(cfg.path), *args]
     return cfg, args
@@ -86,7 +82,12 @@ def check_job(root: Path, job: str) -> Path:
 
 
 def submit_to_cloud(root: Path, job: str, target: str, job_args: list[str], dry_run: bool) -> int:
-    from stacktags.cloud.submit import submit  # boto3 and botocore: only for the cloud targets
+    try:
+        from stacktags.cloud.submit import submit  # boto3 and botocore: only for the cloud targets
+    except ModuleNotFoundError as error:
+        raise UserError(
+            f"the cloud targets need {error.name}, which this Python lacks: pip install -e '.[deploy]'"
+        ) from error
 
     return submit(root, job, target, job_args, dry_run)
 
@@ -125,10 +126,7 @@ def spark_submit_command(
 
 
 def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]) -> list[str]:
-    parser = argparse.ArgumentParser(add_help=False)
-    config.add_common_arguments(parser, default_conf=str(root / "conf" / f"{target}.toml"))
-    known, rest = parser.parse_known_args(sql_args)
-    cfg = config.from_arguments(known)
+    cfg, rest = config.from_options(sql_args, str(root / "conf" / f"{target}.toml"))
     options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
     return [

@@ -37,7 +37,7 @@ from stacktags.features import feature_stages
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.packing import has_any_of
 from stacktags.persistence import UnknownStageError, load_stage
-from stacktags.tables import append, table_version
+from stacktags.tables import append, input_table, table_version
 from stacktags.text import text_preparation
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,7 @@ def models_dir(cfg: Config) -> str:
 def train(spark: SparkSession, cfg: Config) -> TrainResult:
     """Fit on the train split of questions_clean, tune thresholds on validation, save a new model version."""
     silver = cfg.table(SILVER_TABLE)
+    input_table(spark, silver, made_by="clean")
     data_version = table_version(spark, silver)
     data = spark.read.option("versionAsOf", data_version).table(silver)  # exactly the rows recorded below
     columns = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]

@@ -4,7 +4,7 @@
       stacktags-<v>-py3-none-any.whl     the project; its requirements leave pyspark and Delta to the runtime
       jobs/<job>.py                      the job files: spark-submit's entry points on EMR, --extra-py-files on Glue
       glue/glue_entry.py                 the script of every Glue job (stacktags.glue_entry)
-      conf/*.toml, log4j2.properties     the targets' settings, shipped beside the job (--files, --extra-files)
+      conf/*.toml                        the targets' settings, shipped beside the job (--files, --extra-files)
       jars/stacktags.jar                 the project's Java code (Glue and EMR bring Delta)
       environment.tar.gz                 for EMR: a venv with the wheel and its requirements (venv-pack)
       SHA256SUMS                         every file's hash: `sha256sum -c SHA256SUMS` in the folder
@@ -27,21 +27,25 @@ from pathlib import Path
 
 import stacktags
 from stacktags import cli, config, glue_entry, jars
+from stacktags.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "environment.tar.gz"
-CONF_FILES = ("defaults.toml", "glue.toml", "emr.toml", "emr-serverless.toml", "log4j2.properties")
+CONF_FILES = ("defaults.toml", "glue.toml", "emr.toml", "emr-serverless.toml")
 
 
-class PackageError(RuntimeError):
-    """A step of packaging failed (the wheel, the environment): its output says why."""
+class PackageError(UserError):
+    """A step of packaging failed (the commit, the wheel, the environment): its output says why."""
 
 
 def package_version(root: Path) -> str:
     """The package's version and the commit, "-dirty" when tracked files differ from it: 0.1.0-16cb2f8."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise PackageError(f"{root} is not a git checkout, and a package is named by its commit: {result.stderr}")
+        return result.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD")
     dirty = "-dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
@@ -49,12 +53,17 @@ def package_version(root: Path) -> str:
 
 
 def run(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except OSError as error:  # e.g. [package] python names no interpreter of this machine
+        raise PackageError(f"{what}: cannot run {command[0]}: {error.strerror}") from error
     if result.returncode != 0:
         raise PackageError(f"{what} failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
 
 
 def build_wheel(root: Path, dest: Path) -> Path:
+    # setuptools builds in the checkout's build/ and would ship what a former build left there (a removed module)
+    shutil.rmtree(root / "build", ignore_errors=True)
     run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dest), str(root)], "pip wheel"
     )
@@ -122,11 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     config.add_common_arguments(parser)
     args = parser.parse_args(argv)
     cfg = config.from_arguments(args)
-    try:
-        folder = build(ROOT, cfg, with_environment=not args.without_environment)
-    except PackageError as error:
-        raise SystemExit(f"error: {error}") from error
-    print(folder)
+    print(build(ROOT, cfg, with_environment=not args.without_environment))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
+from stacktags.errors import UserError
+
 HISTORY_SEARCHED = 100  # commits searched for one's own write: concurrent writers do not make that many at once
 
 
@@ -20,6 +22,17 @@ class WriteCounts:
     @property
     def written(self) -> int:
         return self.inserted + self.updated
+
+
+class MissingTableError(UserError, LookupError):
+    """A job's input table does not exist yet: the job that makes it has not run on this warehouse and database."""
+
+
+def input_table(spark: SparkSession, table: str, made_by: str) -> DataFrame:
+    """The catalog table a job reads, or a MissingTableError naming the job that makes it."""
+    if not spark.catalog.tableExists(table):
+        raise MissingTableError(f"{table} does not exist: run the {made_by} job first (same warehouse and database)")
+    return spark.table(table)
 
 
 def new_or_changed(source: DataFrame, target: DataFrame, keys: list[str], hash_column: str | None) -> DataFrame:

@@ -9,8 +9,8 @@
 On every target the job gets the packaged conf files as files of its working directory and `--conf-file
 <target>.toml`; the user's --set, --warehouse and --database follow it, so they win as they do locally. Glue and EMR
 bring Spark and Delta: the requests add stacktags.jar, the wheel (Glue: pip at the run's start) or the packed Python
-environment (EMR), Delta's session settings and the target's [spark] section. The local targets' launch settings
-(master, driver memory and Java options, the Python workers' interpreter and daemon, jars from Maven) are not sent.
+environment (EMR), Delta's session settings and the target's [spark] section, less LOCAL_ONLY: what only this
+machine or the request itself decides (master, jars, the Python workers' interpreter and daemon, the local UI).
 """
 
 from __future__ import annotations
@@ -23,30 +23,23 @@ import stacktags
 from stacktags import config
 from stacktags.errors import UserError
 from stacktags.glue_entry import pairs
+from stacktags.package import ENVIRONMENT
 
-CLOUD_TARGETS = ("glue", "emr", "emr-serverless")
-ENVIRONMENT = "environment.tar.gz"  # stacktags.package's packed Python environment
-PYTHON = "./environment/bin/python"  # its interpreter, where spark.archives unpacks it (#environment)
-# Properties that must not reach a cluster from a conf file: what the request itself decides (master, deploy mode,
-# jars), and what names this machine (its Python interpreter and worker daemon, its loopback address, the local UI).
-LOCAL_ONLY = frozenset(
-    {
-        "spark.master",
-        "spark.submit.deployMode",
-        "spark.jars",
-        "spark.jars.packages",
-        "spark.jars.excludes",
-        "spark.jars.repositories",
-        "spark.driver.extraClassPath",
-        "spark.pyspark.python",
-        "spark.pyspark.driver.python",
-        "spark.python.daemon.module",
-        "spark.driver.host",
-        "spark.driver.bindAddress",
-        "spark.ui.enabled",
-        "spark.ui.showConsoleProgress",
-    }
-)
+PYTHON = "./environment/bin/python"  # the packed environment's interpreter, where spark.archives unpacks it
+# Properties that must not reach a cluster from a conf file: the launch settings that the request itself decides
+# (master, deploy mode, jars, class path; a cluster's driver memory, cores and Java options do go), and what names
+# this machine (its Python interpreter and worker daemon, its loopback address, the local UI).
+LOCAL_ONLY = (
+    config.LAUNCH_PROPERTIES - {"spark.driver.memory", "spark.driver.cores", "spark.driver.extraJavaOptions"}
+) | {
+    "spark.pyspark.python",
+    "spark.pyspark.driver.python",
+    "spark.python.daemon.module",
+    "spark.driver.host",
+    "spark.driver.bindAddress",
+    "spark.ui.enabled",
+    "spark.ui.showConsoleProgress",
+}
 
 
 # Settings of the submitting side (where to upload, which job or cluster, how long to wait): they shape the request,

@@ -13,7 +13,6 @@ chain only (environment, profile, instance role) and are never printed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -37,10 +36,7 @@ class CloudRunError(CloudRequestError):
 
 def target_config(root: Path, target: str, job_args: list[str]) -> config.Config:
     """conf/<target>.toml with the user's --set, --warehouse and --database."""
-    parser = argparse.ArgumentParser(add_help=False)
-    config.add_common_arguments(parser, default_conf=str(root / "conf" / f"{target}.toml"))
-    known, _ = parser.parse_known_args(job_args)
-    return config.from_arguments(known)
+    return config.from_options(job_args, str(root / "conf" / f"{target}.toml"))[0]
 
 
 def client(cfg: config.Config, service: str):
