@@ -2,6 +2,7 @@
 artifacts uploaded by hash, each target's run started with the request the dry run shows, its end reported."""
 
 import hashlib
+import shutil
 
 import boto3
 import pytest
@@ -101,6 +102,8 @@ def test_an_emr_serverless_run_starts_with_the_packed_environment(aws, endpoint,
         f"emr_serverless.application_id={application}",
         "--set",
         "emr_serverless.execution_role=arn:aws:iam::123456789012:role/stacktags-emr-serverless-job",
+        "--set",
+        "emr_serverless.release_label=emr-7.12.0",
     ]
     status = cloud.submit(ROOT, "score", "emr-serverless", settings(endpoint, packaged, *more), False)
     err = capfd.readouterr().err
@@ -108,6 +111,70 @@ def test_an_emr_serverless_run_starts_with_the_packed_environment(aws, endpoint,
     (run,) = serverless.list_job_runs(applicationId=application)["jobRuns"]
     details = serverless.get_job_run(applicationId=application, jobRunId=run["id"])["jobRun"]["jobDriver"]
     assert "spark.archives=" in details["sparkSubmit"]["sparkSubmitParameters"]
+
+
+def test_a_glue_job_missing_or_on_another_glue_version_is_refused_before_any_run(aws, endpoint, packaged):
+    glue = aws("glue")
+    with pytest.raises(cloud.CloudRunError, match="no Glue job stacktags-evaluate in us-east-1: deploy infra/"):
+        cloud.submit(ROOT, "evaluate", "glue", settings(endpoint, packaged), False)
+    glue.create_job(
+        Name="stacktags-evaluate",
+        Role="arn:aws:iam::123456789012:role/stacktags-glue-job",
+        Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
+        GlueVersion="5.0",
+    )
+    message = r"Glue job stacktags-evaluate runs 5.0, and this target's conf is for 6.0 \(glue.glue_version\)"
+    with pytest.raises(cloud.CloudRunError, match=message):
+        cloud.submit(ROOT, "evaluate", "glue", settings(endpoint, packaged), False)
+    assert glue.get_job_runs(JobName="stacktags-evaluate")["JobRuns"] == []
+
+
+class FailingAfter:
+    """An S3 client whose uploads fail after the first `uploads`: an upload stopped half way."""
+
+    def __init__(self, s3, uploads: int):
+        self.s3, self.uploads = s3, uploads
+
+    def upload_file(self, *args, **kwargs):
+        if self.uploads == 0:
+            raise ConnectionError("the network went away")
+        self.uploads -= 1
+        return self.s3.upload_file(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.s3, name)
+
+
+def test_an_upload_stopped_half_way_leaves_no_list_vouching_for_the_files_and_the_next_one_mends_them(
+    aws, packaged, tmp_path
+):
+    s3, artifacts = aws("s3"), Artifacts(f"{ARTIFACTS}-partial", packaged.name)
+    cloud.upload_artifacts(s3, packaged, artifacts)
+    changed = tmp_path / packaged.name
+    shutil.copytree(packaged, changed)
+    for job in ("clean.py", "train.py"):
+        (changed / "jobs" / job).write_text("# another build\n")
+    package.write_sums(changed)
+    with pytest.raises(ConnectionError):
+        cloud.upload_artifacts(FailingAfter(s3, uploads=1), changed, artifacts)  # clean.py went, train.py did not
+    bucket, key = cloud.s3_location(artifacts.uri("SHA256SUMS"))
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key)
+    # the first build again: every file is compared afresh, and the half-changed one is put back
+    uploaded = cloud.upload_artifacts(s3, packaged, artifacts)
+    assert artifacts.uri("jobs/clean.py") in uploaded and len(uploaded) == len(
+        cloud.read_sums((packaged / "SHA256SUMS").read_text())
+    )
+    body = s3.get_object(Bucket=bucket, Key=cloud.s3_location(artifacts.uri("jobs/clean.py"))[1])["Body"].read()
+    assert body == (packaged / "jobs" / "clean.py").read_bytes()
+
+
+def test_ctrl_c_stops_following_not_the_run_and_says_where_its_logs_are(capfd):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    run = cloud.Run("a run", interrupted, frozenset({"SUCCEEDED"}), frozenset({"FAILED"}), "the logs")
+    assert cloud.follow(run, timeout_seconds=60, poll_seconds=0) == cloud.INTERRUPTED_STATUS
+    assert capfd.readouterr().err.strip() == "stopped following a run: it goes on in AWS; logs: the logs"
 
 
 def test_a_missing_bucket_is_one_line_naming_it(aws, endpoint, packaged):

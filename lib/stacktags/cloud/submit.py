@@ -28,6 +28,7 @@ from stacktags.package import package_version
 
 SUMS = "SHA256SUMS"
 POLL_SECONDS = 15
+INTERRUPTED_STATUS = 130  # the shell's status for a command stopped by Ctrl-C
 
 
 class CloudRunError(CloudRequestError):
@@ -59,15 +60,20 @@ def read_sums(text: str) -> dict[str, str]:
 
 
 def upload_artifacts(s3, folder: Path, artifacts: Artifacts) -> list[str]:
-    """The package's files that are missing or differ at their S3 place, uploaded (SHA256SUMS last, so a listing
-    there means a whole upload); Glue's entry script to its one place when its hash differs. The uploaded URIs."""
+    """The package's files that are missing or differ at their S3 place, uploaded (the remote SHA256SUMS deleted
+    first and written last, so a list there always describes the files beside it); Glue's entry script to its one
+    place when its hash differs. The uploaded URIs."""
     local = read_sums((folder / SUMS).read_text())
     bucket, prefix = s3_location(artifacts.uri(""))
     try:
         remote = read_sums(s3.get_object(Bucket=bucket, Key=prefix + SUMS)["Body"].read().decode())
-    except s3.exceptions.NoSuchKey:
+    except ClientError as error:  # NoSuchKey, or AccessDenied where the caller may not list the bucket
+        if error.response["Error"]["Code"] not in ("NoSuchKey", "AccessDenied", "403"):
+            raise
         remote = {}
     changed = [path for path, digest in sorted(local.items()) if remote.get(path) != digest]
+    if changed and remote:  # an upload that stops half way must leave no list that vouches for the old files
+        s3.delete_object(Bucket=bucket, Key=prefix + SUMS)
     for path in changed:
         s3.upload_file(str(folder / path), bucket, prefix + path, ExtraArgs={"Metadata": {"sha256": local[path]}})
     if changed or not remote:
@@ -102,10 +108,26 @@ class Run:
     reason: callable = lambda: ""
 
 
+def check_runtime(what: str, runs: str | None, setting: str, cfg: config.Config) -> None:
+    """Refuse to start on a runtime other than the one the package was made for (the conf's release or version)."""
+    section, key = setting.split(".")
+    wanted = cfg.require(section, key)
+    if runs != wanted:
+        raise CloudRunError(f"{what} runs {runs}, and this target's conf is for {wanted} ({setting})")
+
+
 def start(cfg: config.Config, request: Request) -> Run:
     api = client(cfg, request.service)
     if request.service == "glue":
         name = request.params["JobName"]
+        try:
+            job = api.get_job(JobName=name)["Job"]
+        except api.exceptions.EntityNotFoundException as error:
+            raise CloudRunError(
+                f"no Glue job {name} in {cfg.require('aws', 'region')}: deploy infra/stacktags.yaml, "
+                "or set [glue] job_prefix to your jobs' prefix"
+            ) from error
+        check_runtime(f"Glue job {name}", job.get("GlueVersion"), "glue.glue_version", cfg)
         run_id = api.start_job_run(**request.params)["JobRunId"]
 
         def glue_run():
@@ -121,21 +143,30 @@ def start(cfg: config.Config, request: Request) -> Run:
         )
     if request.service == "emr":
         cluster = request.params["JobFlowId"]
+        described = api.describe_cluster(ClusterId=cluster)["Cluster"]
+        check_runtime(f"EMR cluster {cluster}", described.get("ReleaseLabel"), "emr.release_label", cfg)
         (step,) = api.add_job_flow_steps(**request.params)["StepIds"]
 
         def emr_step():
             return api.describe_step(ClusterId=cluster, StepId=step)["Step"]["Status"]
 
-        log_uri = api.describe_cluster(ClusterId=cluster)["Cluster"].get("LogUri", "(the cluster has no LogUri)")
+        log_uri = described.get("LogUri")
+        logs = (
+            f"{log_uri.rstrip('/')}/{cluster}/steps/{step}/"
+            if log_uri
+            else f"the cluster has no LogUri: /mnt/var/log/hadoop/steps/{step}/ on its primary node"
+        )
         return Run(
             f"EMR cluster {cluster} step {step}",
             lambda: emr_step()["State"],
             frozenset({"COMPLETED"}),
             frozenset({"FAILED", "CANCELLED", "INTERRUPTED"}),
-            f"{log_uri.rstrip('/')}/{cluster}/steps/{step}/",
+            logs,
             lambda: emr_step().get("FailureDetails", {}).get("Message", ""),
         )
     application = request.params["applicationId"]
+    release = api.get_application(applicationId=application)["application"]["releaseLabel"]
+    check_runtime(f"EMR Serverless application {application}", release, "emr_serverless.release_label", cfg)
     run_id = api.start_job_run(**request.params)["jobRunId"]
 
     def serverless_run():
@@ -153,31 +184,37 @@ def start(cfg: config.Config, request: Request) -> Run:
 
 
 def follow(run: Run, timeout_seconds: float, poll_seconds: float = POLL_SECONDS) -> int:
-    """Print each state change of the run until it ends or the timeout passes; the exit status."""
+    """Print each state change of the run until it ends, the timeout passes or Ctrl-C stops the following (not the
+    run); the exit status."""
     started, last = time.monotonic(), None
-    while True:
-        state = run.state()
-        elapsed = time.monotonic() - started
-        if state != last:
-            print(f"{time.strftime('%H:%M:%S')} {run.name}: {state} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
-            last = state
-        if state in run.succeeded:
-            print(f"logs: {run.logs}", file=sys.stderr)
-            return 0
-        if state in run.failed:
-            reason = run.reason()
-            print(
-                f"error: {run.name} ended {state}{f': {reason}' if reason else ''}; logs: {run.logs}", file=sys.stderr
-            )
-            return 1
-        if elapsed > timeout_seconds:
-            print(
-                f"error: {run.name} still {state} after {elapsed:.0f} s, the target's timeout; it goes on in AWS; "
-                f"logs: {run.logs}",
-                file=sys.stderr,
-            )
-            return 1
-        time.sleep(poll_seconds)
+    try:
+        while True:
+            state = run.state()
+            elapsed = time.monotonic() - started
+            if state != last:
+                print(f"{time.strftime('%H:%M:%S')} {run.name}: {state} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+                last = state
+            if state in run.succeeded:
+                print(f"logs: {run.logs}", file=sys.stderr)
+                return 0
+            if state in run.failed:
+                reason = run.reason()
+                print(
+                    f"error: {run.name} ended {state}{f': {reason}' if reason else ''}; logs: {run.logs}",
+                    file=sys.stderr,
+                )
+                return 1
+            if elapsed > timeout_seconds:
+                print(
+                    f"error: {run.name} still {state} after {elapsed:.0f} s, the target's timeout; it goes on in "
+                    f"AWS; logs: {run.logs}",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(poll_seconds)
+    except KeyboardInterrupt:
+        print(f"\nstopped following {run.name}: it goes on in AWS; logs: {run.logs}", file=sys.stderr)
+        return INTERRUPTED_STATUS
 
 
 SECTIONS = {"glue": "glue", "emr": "emr", "emr-serverless": "emr_serverless"}
