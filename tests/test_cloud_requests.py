@@ -124,12 +124,26 @@ def test_the_emr_runs_use_the_packed_environment_and_the_jobs_own_arguments():
         (["aws.artifacts=/tmp/here"], [], r"\[aws\] artifacts must be an s3:// URI"),
         ([], ["--conf-file", "mine.toml"], "reads its target's packaged conf file"),
         ([], ["stray"], "argument 'stray' follows no --key"),
-        (['spark."spark.executor.extraJavaOptions"="-Xss4m -Dx=1"'], [], "Spark properties with spaces"),
+        (
+            ['spark."spark.executor.extraJavaOptions"="-Xss4m -Dx=1"'],
+            [],
+            "Spark properties with spaces cannot go to glue",
+        ),
     ],
 )
 def test_a_request_aws_would_refuse_is_an_error_before_any_call(settings, job_args, message):
     with pytest.raises((CloudRequestError, ValueError), match=message):
         request("glue", *settings, job_args=job_args)
+
+
+def test_a_spark_property_with_spaces_goes_to_emrs_argument_list_but_not_to_emr_serverless_one_string():
+    spaced = 'spark."spark.executor.extraJavaOptions"="-Xss4m -Dx=1"'
+    assert (
+        "spark.executor.extraJavaOptions=-Xss4m -Dx=1"
+        in request("emr", spaced).params["Steps"][0]["HadoopJarStep"]["Args"]
+    )
+    with pytest.raises(CloudRequestError, match=r"cannot go to emr-serverless: \['spark.executor.extraJavaOptions'\]"):
+        request("emr-serverless", spaced)
 
 
 def test_the_validator_finds_what_botocore_leaves_to_aws():

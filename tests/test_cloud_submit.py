@@ -2,11 +2,15 @@
 artifacts uploaded by hash, each target's run started with the request the dry run shows, its end reported."""
 
 import hashlib
+import json
 import shutil
+from contextlib import contextmanager
 
 import boto3
 import pytest
 from conftest import MOTO_SECRET, ROOT
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
 
 from stacktags import config, package
 from stacktags.cloud import submit as cloud
@@ -53,11 +57,15 @@ def test_a_glue_run_uploads_the_changed_artifacts_starts_the_job_and_reports_suc
         Role="arn:aws:iam::123456789012:role/stacktags-glue-job",
         Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
         GlueVersion="6.0",
+        DefaultArguments={"--custom-logGroup-prefix": "/aws-glue/stacktags"},
     )
     status = cloud.submit(ROOT, "train", "glue", settings(endpoint, packaged, "--set", "train.num_tags=1000"), False)
     out = capfd.readouterr()
     assert status == 0 and "stacktags-train" in out.err and "SUCCEEDED" in out.err
-    assert "logs: CloudWatch log groups /aws-glue/jobs/output" in out.err and MOTO_SECRET not in out.out + out.err
+    assert (
+        "logs: CloudWatch log groups /aws-glue/stacktags/output and /aws-glue/stacktags/error" in out.err
+        and MOTO_SECRET not in out.out + out.err
+    )
     # every packaged file is in S3 with the hash SHA256SUMS gives it
     s3 = aws("s3")
     sums = cloud.read_sums((packaged / "SHA256SUMS").read_text())
@@ -175,6 +183,51 @@ def test_ctrl_c_stops_following_not_the_run_and_says_where_its_logs_are(capfd):
     run = cloud.Run("a run", interrupted, frozenset({"SUCCEEDED"}), frozenset({"FAILED"}), "the logs")
     assert cloud.follow(run, timeout_seconds=60, poll_seconds=0) == cloud.INTERRUPTED_STATUS
     assert capfd.readouterr().err.strip() == "stopped following a run: it goes on in AWS; logs: the logs"
+
+
+@contextmanager
+def iam_enforced():
+    """From here on the moto server (in this process) checks every request's credentials and IAM policies, as AWS
+    does: what moto's set_initial_no_auth_action_count(0) sets, for a block."""
+    allowed_unchecked = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = 0, 0
+    try:
+        yield
+    finally:
+        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = allowed_unchecked
+
+
+def test_a_missing_permission_is_one_line_naming_the_action_and_starts_no_run(aws, endpoint, packaged, monkeypatch):
+    iam, glue = aws("iam"), aws("glue")
+    glue.create_job(
+        Name="stacktags-score",
+        Role="arn:aws:iam::123456789012:role/stacktags-glue-job",
+        Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
+        GlueVersion="6.0",
+    )
+    iam.create_user(UserName="submitter")
+    uploads_and_reads = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::stacktags-artifacts", "arn:aws:s3:::stacktags-artifacts/*"],
+            },
+            {"Effect": "Allow", "Action": ["glue:GetJob", "glue:GetJobRun"], "Resource": "*"},
+        ],
+    }  # no glue:StartJobRun
+    iam.put_user_policy(UserName="submitter", PolicyName="submit", PolicyDocument=json.dumps(uploads_and_reads))
+    key = iam.create_access_key(UserName="submitter")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # its credentials were resolved once, for the other tests
+    with iam_enforced(), pytest.raises(cloud.CloudRunError) as refused:
+        cloud.submit(ROOT, "score", "glue", settings(endpoint, packaged), False)
+    message = str(refused.value)
+    assert "\n" not in message and "StartJobRun" in message and "not authorized to perform: glue:StartJobRun" in message
+    assert key["SecretAccessKey"] not in message
+    assert glue.get_job_runs(JobName="stacktags-score")["JobRuns"] == []
 
 
 def test_a_missing_bucket_is_one_line_naming_it(aws, endpoint, packaged):

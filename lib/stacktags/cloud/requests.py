@@ -118,20 +118,27 @@ def conf_files(cfg: config.Config, artifacts: Artifacts) -> list[str]:
 def cluster_properties(cfg: config.Config) -> dict[str, str]:
     """The Spark properties a cluster run gets from the conf: Delta's session settings, the catalog and warehouse,
     the [spark] section; none of LOCAL_ONLY, no jars (the requests add the packaged ones)."""
-    props = {
+    return {
         key: value
         for key, value in config.spark_properties(cfg).items()
         if key not in LOCAL_ONLY and not key.startswith("spark.jars")
     }
-    spaced = sorted(key for key, value in props.items() if any(c.isspace() for c in value))
-    if spaced:  # Glue's --conf and EMR Serverless' sparkSubmitParameters are one string split at spaces
-        raise CloudRequestError(f"{cfg.path}: Spark properties with spaces cannot go to a cloud run: {spaced}")
-    return props
 
 
-def chained(props: dict[str, str]) -> str:
+def one_string(cfg: config.Config, target: str, options: list[str]) -> str:
+    """Options as the one string that Glue's --conf and EMR Serverless' sparkSubmitParameters are, which the runtime
+    splits at spaces: a value with a space cannot go there (EMR's step arguments are a list and can carry it)."""
+    spaced = sorted(option.split("=")[0] for option in options if any(c.isspace() for c in option))
+    if spaced:
+        raise CloudRequestError(f"{cfg.path}: Spark properties with spaces cannot go to {target}: {spaced}")
+    return " ".join(options)
+
+
+def chained(cfg: config.Config, props: dict[str, str]) -> str:
     """Properties as Glue's --conf value: one key, the others chained with ' --conf '."""
-    return " --conf ".join(f"{key}={value}" for key, value in props.items())
+    options = [f"{key}={value}" for key, value in props.items()]
+    one_string(cfg, "glue", options)  # refuses a value with a space
+    return " --conf ".join(options)
 
 
 def glue_run(cfg: config.Config, job: str, job_args: list[str], artifacts: Artifacts) -> Request:
@@ -144,7 +151,7 @@ def glue_run(cfg: config.Config, job: str, job_args: list[str], artifacts: Artif
         "--additional-python-modules": ",".join([artifacts.wheel, *glue.get("python_modules", [])]),
         "--datalake-formats": "delta",
         "--enable-glue-datacatalog": "true",
-        "--conf": chained(cluster_properties(cfg)),
+        "--conf": chained(cfg, cluster_properties(cfg)),
     }
     settings = []
     for key, value in job_options(job_args):
@@ -217,7 +224,9 @@ def emr_serverless_run(cfg: config.Config, job: str, job_args: list[str], artifa
             "sparkSubmit": {
                 "entryPoint": artifacts.uri(f"jobs/{job}.py"),
                 "entryPointArguments": argument_list(cfg, job_args),
-                "sparkSubmitParameters": " ".join(submit_parameters(cfg, job, artifacts, python)),
+                "sparkSubmitParameters": one_string(
+                    cfg, "emr-serverless", submit_parameters(cfg, job, artifacts, python)
+                ),
             }
         },
         "configurationOverrides": {

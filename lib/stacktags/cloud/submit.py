@@ -128,6 +128,8 @@ def start(cfg: config.Config, request: Request) -> Run:
                 "or set [glue] job_prefix to your jobs' prefix"
             ) from error
         check_runtime(f"Glue job {name}", job.get("GlueVersion"), "glue.glue_version", cfg)
+        # the job's own log groups (infra/stacktags.yaml sets them), else Glue's shared ones
+        log_groups = job.get("DefaultArguments", {}).get("--custom-logGroup-prefix", "/aws-glue/jobs").rstrip("/")
         run_id = api.start_job_run(**request.params)["JobRunId"]
 
         def glue_run():
@@ -138,7 +140,7 @@ def start(cfg: config.Config, request: Request) -> Run:
             lambda: glue_run()["JobRunState"],
             frozenset({"SUCCEEDED"}),
             frozenset({"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"}),
-            f"CloudWatch log groups /aws-glue/jobs/output and /aws-glue/jobs/error, streams {run_id}-*",
+            f"CloudWatch log groups {log_groups}/output and {log_groups}/error, streams {run_id}-*",
             lambda: glue_run().get("ErrorMessage", ""),
         )
     if request.service == "emr":
@@ -237,4 +239,4 @@ def submit(root: Path, job: str, target: str, job_args: list[str], dry_run: bool
         print(f"uploaded {len(uploaded)} changed artifacts of {version}", file=sys.stderr)
         return follow(start(cfg, request), 60 * minutes)
     except (ClientError, BotoCoreError, Boto3Error) as error:
-        raise CloudRunError(f"{target}: {error}") from error
+        raise CloudRunError(f"{target}: {' '.join(str(error).split())}") from error  # one line, whatever AWS said
