@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from stacktags import config
-from stacktags.model import MODELS_TABLE
+from stacktags.registry import MODELS_TABLE
 
 STAGES = {
     # name: (job, job options given the corpus folder and the database)

@@ -69,7 +69,7 @@ def thresholds(spark: SparkSession, args: argparse.Namespace) -> None:
     """tune_thresholds of a saved model on its validation rows (of its own split, cached first), as the train job
     runs it; the thresholds' hash shows that two versions of the code agree."""
     cfg = config.from_arguments(args)
-    version, model, info = load_model(spark, cfg, args.model_version)
+    version, model, info = load_model(spark, cfg, args.model_version, "score")
     predictor, classifier = predictor_of(model), classifier_of(model)
     tags = classifier.getOrDefault(classifier.tags)
     test_from = (info["params"] or {}).get("test_from")

@@ -9,7 +9,12 @@ from stacktags.stages import run_evaluate
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-version", type=int, help="default: the newest model in the models table")
+    parser.add_argument(
+        "--model-version",
+        type=int,
+        help="default: the newest candidate (a model waiting for its gate), else the champion. Evaluating a "
+        "candidate runs the gate: it becomes the champion, or is rejected",
+    )
     config.add_common_arguments(parser)
     return parser.parse_args(argv)
 

@@ -1,4 +1,5 @@
-"""The whole pipeline in one run: ingest -> clean -> train -> evaluate -> score, each recorded in job_runs.
+"""The whole pipeline in one run: ingest -> clean -> train -> evaluate (and the registry's gate) -> score with the
+champion, each recorded in job_runs.
 
 Ends with a summary: the counts, the headline metrics and where the report is.
 """
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     cleaned = run_clean(spark, cfg)
     trained = run_train(spark, cfg)
     evaluated = run_evaluate(spark, cfg, trained.version)
-    scored = run_score(spark, cfg, args.score_source or cfg.table("questions_raw"), trained.version)
+    scored = run_score(spark, cfg, args.score_source or cfg.table("questions_raw"))  # the champion, after the gate
     print(
         "\n".join(["", ingested.summary(), cleaned.summary(), trained.summary(), evaluated.summary(), scored.summary()])
     )

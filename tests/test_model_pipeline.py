@@ -14,8 +14,9 @@ from pyspark.sql import functions as F
 
 from stacktags.errors import ModelMismatchError
 from stacktags.evaluate import reports_dir
-from stacktags.model import NoModelError, classifier_of, load_model, models_dir, saved_model
+from stacktags.model import classifier_of, load_model, models_dir, saved_model
 from stacktags.persistence import load_stage
+from stacktags.registry import NoModelError
 
 JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
 # Small and quick: the sample has 2,000 questions.
@@ -73,7 +74,7 @@ def test_evaluate_uses_only_the_test_split(spark, trained):
         for r in spark.table(trained.table("model_metrics")).where(F.col("tag").isNull()).collect()
     }
     clean = spark.table(trained.table("questions_clean"))
-    _, saved, _ = load_model(spark, trained)
+    _, saved, _ = load_model(spark, trained, 1, "score")
     tags = classifier_of(saved).getOrDefault(classifier_of(saved).tags)
     test_rows = clean.where((F.col("split") == "test") & F.arrays_overlap("tags", F.array(*map(F.lit, tags)))).count()
     assert metrics["rows"] == test_rows
@@ -92,7 +93,7 @@ def test_evaluate_uses_only_the_test_split(spark, trained):
 
 def test_score_is_incremental_and_idempotent(spark, trained):
     table = trained.table("predictions")
-    run("score", trained, "--source", trained.table("questions_raw"))
+    run("score", trained, "--source", trained.table("questions_raw"), "--model-version", "1")
     predictions = spark.table(table)
     assert predictions.count() == 2000
     assert predictions.where((F.size("tags") < 1) | (F.size("tags") > 5)).count() == 0
@@ -100,8 +101,8 @@ def test_score_is_incremental_and_idempotent(spark, trained):
     first = predictions.first()
     assert len(first["scores"]) == 5 and first["scores"][0]["probability"] >= first["scores"][1]["probability"]
     version = spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"]
-    run("score", trained, "--source", trained.table("questions_raw"))
-    run("score", trained, "--source", str(SAMPLE))  # the same questions from the CSV folder
+    run("score", trained, "--source", trained.table("questions_raw"), "--model-version", "1")
+    run("score", trained, "--source", str(SAMPLE), "--model-version", "1")  # the same questions from the CSV folder
     assert spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"] == version
     assert spark.table(table).count() == 2000
     runs = spark.sql(
@@ -112,7 +113,7 @@ def test_score_is_incremental_and_idempotent(spark, trained):
 
 def test_a_source_that_is_not_there_is_a_clear_error(spark, trained, tmp_path):
     with pytest.raises(ValueError, match="not a table, a Delta folder, or a folder with Questions.csv"):
-        run("score", trained, "--source", str(tmp_path / "nothing-here"))
+        run("score", trained, "--source", str(tmp_path / "nothing-here"), "--model-version", "1")
 
 
 def test_unknown_model_version_is_a_clear_error(spark, trained):
@@ -166,7 +167,7 @@ def test_a_folder_without_metadata_is_not_a_model(spark, tmp_path):
 def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, trained):
     run("train", trained, "--set", "train.test_from=2012-01-01")
     run("evaluate", trained, "--model-version", "2")
-    _, saved, info = load_model(spark, trained, 2)
+    _, saved, info = load_model(spark, trained, 2, "score")
     assert info["params"]["test_from"] == "2012-01-01"
     tags = classifier_of(saved).getOrDefault(classifier_of(saved).tags)
     newer = (
@@ -192,7 +193,7 @@ def test_the_mllib_classifier_trains_evaluates_and_scores_the_sample_as_the_lock
         run("evaluate", cfg, "--model-version", str(version))
         report = json.loads((Path(reports_dir(cfg)) / f"v{version}" / "metrics.json").read_text())
         metrics[version] = report["overall"]
-        tags = classifier_of(load_model(spark, cfg, version)[1])
+        tags = classifier_of(load_model(spark, cfg, version, "score")[1])
         metrics[version]["tags"] = tags.getOrDefault(tags.tags)
     run("score", cfg, "--source", cfg.table("questions_raw"), "--model-version", "2")
     assert metrics[1]["tags"] == metrics[2]["tags"]
@@ -210,6 +211,6 @@ def test_a_train_that_stopped_before_registering_leaves_a_folder_the_next_train_
     (leftover / "stages").mkdir(parents=True)
     (leftover / "stages" / "half-written").write_text("a crash's remains")
     run("train", trained)
-    _, model, info = load_model(spark, trained, version)
+    _, model, info = load_model(spark, trained, version, "score")
     assert info["path"] == str(leftover) and not (leftover / "stages" / "half-written").exists()
     assert classifier_of(model).getOrDefault(classifier_of(model).tags)

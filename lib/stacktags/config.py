@@ -77,6 +77,11 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "mllib_parallelism": int,
     },
     "evaluate": {"reports_dir": str},
+    "registry": {
+        "micro_f1_tolerance": (int, float),
+        "p_at_1_tolerance": (int, float),
+        "macro_f1_tolerance": (int, float),
+    },
     "package": {"python": str, "out": str},
     # the cloud targets (stacktags.cloud)
     "aws": {"region": str, "artifacts": str, "logs": str, "endpoint_url": str},
@@ -112,6 +117,9 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("train", "max_tags"): (1, None),
     ("train", "mllib_max_iter"): (1, None),
     ("train", "mllib_parallelism"): (1, None),
+    ("registry", "micro_f1_tolerance"): (0, 1),
+    ("registry", "p_at_1_tolerance"): (0, 1),
+    ("registry", "macro_f1_tolerance"): (0, 1),
     ("glue", "workers"): (2, None),
     ("glue", "timeout_minutes"): (1, None),
 }

@@ -1,5 +1,5 @@
 """Evaluate a model on the test split (never on training rows): the model_metrics table, a JSON file and an HTML
-report with plots."""
+report with plots; for a candidate, the registry's gate against the champion on the same test rows."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
 
@@ -22,7 +22,8 @@ from stacktags.clean import rows_of_split
 from stacktags.config import Config
 from stacktags.files import upload
 from stacktags.metrics import Metrics, evaluate_predictions
-from stacktags.model import MODELS_TABLE, THRESHOLD_BUCKETS, classifier_of, load_model, predictor_of
+from stacktags.model import THRESHOLD_BUCKETS, classifier_of, load_model, predictor_of
+from stacktags.registry import CANDIDATE, MODELS_TABLE, GateDecision, apply_gate, champion, gate
 from stacktags.tables import append
 
 METRICS_TABLE = "model_metrics"
@@ -46,9 +47,11 @@ class EvaluationResult:
     metrics: Metrics
     json_path: str
     report_path: str
+    decision: GateDecision | None = None  # the gate's, when the model was a candidate
 
     def summary(self) -> str:
-        return f"model {self.version} on test: {self.metrics.headline()}\nreport: {self.report_path}"
+        gate_line = f"\n{self.decision.summary(self.version)}" if self.decision else ""
+        return f"model {self.version} on test: {self.metrics.headline()}\nreport: {self.report_path}{gate_line}"
 
 
 def reports_dir(cfg: Config) -> str:
@@ -58,8 +61,21 @@ def reports_dir(cfg: Config) -> str:
     return f"{base.rstrip('/')}/{cfg.database}"
 
 
-def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> EvaluationResult:
-    version, model, info = load_model(spark, cfg, version)
+def predicted(predictor, test: DataFrame, *more: str) -> DataFrame:
+    """The test rows with their truth, the predicted tags and the tags ranked by score (the columns of
+    metrics.evaluate_predictions), and `more` of the predictor's output."""
+    return predictor.transform(test).select(
+        F.col("tags").alias("truth"),
+        F.col("predicted_tags").alias("predicted"),
+        F.transform("scores", lambda s: s["tag"]).alias("ranked"),
+        *more,
+    )
+
+
+def evaluate(
+    spark: SparkSession, cfg: Config, version: int | None = None, run_id: str | None = None
+) -> EvaluationResult:
+    version, model, info = load_model(spark, cfg, version, "evaluate")
     predictor, classifier = predictor_of(model), classifier_of(model)
     tags = classifier.getOrDefault(classifier.tags)
     known = F.array(*map(F.lit, tags))
@@ -74,19 +90,7 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
     # one prediction of the test rows, cached with their features, serves the metrics, the probability histograms
     # (counted from the features where they are scored) and the examples
     features = classifier.getFeaturesCol()
-    scored = (
-        predictor.transform(test)
-        .select(
-            "Id",
-            "title",
-            F.col("tags").alias("truth"),
-            F.col("predicted_tags").alias("predicted"),
-            F.transform("scores", lambda s: s["tag"]).alias("ranked"),
-            "scores",
-            features,
-        )
-        .cache()
-    )
+    scored = predicted(predictor, test, "Id", "title", "scores", features).cache()
     metrics = evaluate_predictions(scored, tags)
     positives, negatives = classifier.probabilityHistograms(scored, "truth", THRESHOLD_BUCKETS)
     examples = [row.asDict(recursive=True) for row in scored.drop(features).orderBy("Id").limit(EXAMPLES).collect()]
@@ -111,7 +115,42 @@ def evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> Ev
         for name, text in (("metrics.json", document), ("report.html", report)):
             Path(local, name).write_text(text, encoding="utf-8")
             upload(spark, str(Path(local, name)), f"{out}/{name}")
-    return EvaluationResult(version, metrics, f"{out}/metrics.json", f"{out}/report.html")
+    decision = (
+        gate_candidate(spark, cfg, version, info, test, tags, metrics, run_id) if info["stage"] == CANDIDATE else None
+    )
+    return EvaluationResult(version, metrics, f"{out}/metrics.json", f"{out}/report.html", decision)
+
+
+def gate_candidate(
+    spark: SparkSession,
+    cfg: Config,
+    version: int,
+    info: dict,
+    test: DataFrame,
+    tags: list[str],
+    metrics: Metrics,
+    run_id: str | None,
+) -> GateDecision:
+    """The registry's gate for candidate `version`: the champion scored on the same test rows, with the same truth
+    (the candidate's tags), then compared; the decision applied to the models table."""
+    current = champion(spark, cfg)
+    champion_metrics = None
+    if current is not None:
+        split = (info["params"] or {}).get("test_from")
+        if (current["params"] or {}).get("test_from") != split:
+            decision = GateDecision(
+                False,
+                f"champion v{current['version']} was trained with another split rule, so its training rows may be "
+                "among these test rows: compare by hand, then promote",
+                {},
+            )
+            apply_gate(spark, cfg, version, decision, run_id)
+            return decision
+        _, champion_model, _ = load_model(spark, cfg, current["version"], "evaluate")
+        champion_metrics = evaluate_predictions(predicted(predictor_of(champion_model), test), tags).overall
+    decision = gate(cfg, version, metrics.overall, current, champion_metrics)
+    apply_gate(spark, cfg, version, decision, run_id)
+    return decision
 
 
 def record_metrics(spark: SparkSession, cfg: Config, version: int, metrics: Metrics) -> None:

@@ -1,4 +1,5 @@
-"""Training: the tag model as one Spark ML PipelineModel, its thresholds, and the `models` registry table.
+"""Training: the tag model as one Spark ML PipelineModel and its thresholds, saved as a new version of the registry
+(stacktags.registry: the models table and the versions' stages).
 
 A saved model is PipelineModel([text preparation, predictor]): the first part turns raw Title and HTML Body into
 tokens (the same definition the clean job applies), the second (QuestionHashingTF, IDF, Normalizer and the
@@ -12,54 +13,37 @@ import logging
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    DoubleType,
-    IntegerType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
-from stacktags.errors import ModelMismatchError, UserError
+from stacktags.errors import ModelMismatchError
 from stacktags.features import feature_stages
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.packing import has_any_of
 from stacktags.persistence import UnknownStageError, load_stage
-from stacktags.tables import append, input_table, table_version
+from stacktags.registry import (
+    CANDIDATE,
+    MODELS_TABLE,
+    TRAINING,
+    NoModelError,
+    Transition,
+    change_stages,
+    default_version,
+    models,
+    reserve_version,
+)
+from stacktags.tables import input_table, table_version
 from stacktags.text import text_preparation
 
 log = logging.getLogger(__name__)
 
-MODELS_TABLE = "models"
-MODELS_SCHEMA = StructType(
-    [
-        StructField("version", IntegerType(), False),
-        StructField("path", StringType(), False),
-        StructField("created_at", TimestampType(), False),
-        StructField("data_table", StringType(), False),
-        StructField("data_version", LongType(), False),
-        StructField("stage", StringType(), False),
-        StructField("metrics", MapType(StringType(), DoubleType()), True),
-        StructField("params", MapType(StringType(), StringType()), True),
-    ]
-)
 THRESHOLD_BUCKETS = 200
-
-
-class NoModelError(UserError, LookupError):
-    """No trained model, or not the requested version."""
 
 
 def predictor_pipeline(cfg: Config) -> Pipeline:
@@ -180,24 +164,21 @@ def git_commit() -> str:
         return "unknown"
 
 
-def next_version(spark: SparkSession, cfg: Config) -> int:
-    table = cfg.table(MODELS_TABLE)
-    if not spark.catalog.tableExists(table):
-        return 1
-    return (spark.table(table).agg(F.max("version")).first()[0] or 0) + 1
-
-
 def models_dir(cfg: Config) -> str:
     """Where the database's model versions go: [train] models_dir, or <warehouse>/models/<database> (databases that
     share a warehouse keep their versions apart)."""
     return (cfg.get("train", "models_dir") or f"{cfg.warehouse.rstrip('/')}/models").rstrip("/") + f"/{cfg.database}"
 
 
-def train(spark: SparkSession, cfg: Config) -> TrainResult:
-    """Fit on the train split of questions_clean, tune thresholds on validation, save a new model version."""
+def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainResult:
+    """Fit on the train split of questions_clean, tune thresholds on validation, save a new model version: a
+    candidate of the registry."""
     silver = cfg.table(SILVER_TABLE)
     input_table(spark, silver, made_by="clean")
     data_version = table_version(spark, silver)
+    # the version number first: reserved in the models table (stage training), so that no other train takes it
+    version = reserve_version(spark, cfg, lambda n: f"{models_dir(cfg)}/v{n}", silver, data_version, run_id)
+    path = f"{models_dir(cfg)}/v{version}"
     data = spark.read.option("versionAsOf", data_version).table(silver)  # exactly the rows recorded below
     columns = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]
     test_from = cfg.get("train", "test_from")  # a time-based split instead of the hash split; evaluate reads it back
@@ -217,12 +198,10 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
     train_rows = training.where(has_model_tag).count()
     rows.unpersist()
 
-    version = next_version(spark, cfg)
-    path = f"{models_dir(cfg)}/v{version}"
     model = PipelineModel(stages=[text_preparation(), predictor])
     log.info("saving model %d to %s", version, path)
-    # overwrite: a folder there is what a train that stopped before registering this version left (versions are
-    # numbered from the models table), never a registered model
+    # overwrite: the version is this run's, so a folder there is what a train of an older stacktags (which numbered
+    # versions without reserving them) left when it stopped before registering it
     model.write().overwrite().save(path)
     params = {key: str(value) for key, value in cfg.section("train").items()}
     params.update(
@@ -233,22 +212,20 @@ def train(spark: SparkSession, cfg: Config) -> TrainResult:
             "fit_seconds": f"{fit_seconds:.1f}",
         }
     )
-    row = (version, path, datetime.now(UTC), silver, data_version, "candidate", {}, params)
-    append(spark.createDataFrame([row], MODELS_SCHEMA), cfg.table(MODELS_TABLE))
+    change_stages(spark, cfg, [Transition(version, TRAINING, CANDIDATE)], "saved", run_id, params=params)
     return TrainResult(version, path, data_version, train_rows, len(tags), fit_seconds)
 
 
-def load_model(spark: SparkSession, cfg: Config, version: int | None = None) -> tuple[int, PipelineModel, dict]:
-    """A model by version, or the newest: (version, PipelineModel, its models-table row as a dict)."""
-    table = cfg.table(MODELS_TABLE)
-    if not spark.catalog.tableExists(table):
-        raise NoModelError(f"no models yet: {table} does not exist (run the train job)")
-    models = spark.table(table)
-    if version is not None:
-        models = models.where(F.col("version") == version)
-    row = models.orderBy(F.desc("version")).first()
+def load_model(spark: SparkSession, cfg: Config, version: int | None, job: str) -> tuple[int, PipelineModel, dict]:
+    """A model by version, or the one `job` uses by default (registry.default_version: the champion):
+    (version, PipelineModel, its models-table row as a dict)."""
+    if version is None:
+        version = default_version(spark, cfg, job)
+    row = models(spark, cfg).where(F.col("version") == version).first()
     if row is None:
-        raise NoModelError(f"no model version {version} in {table}")
+        raise NoModelError(f"no model version {version} in {cfg.table(MODELS_TABLE)}")
+    if row["stage"] == TRAINING:
+        raise NoModelError(f"model {version} was never saved: its train stopped before the end")
     return row["version"], saved_model(spark, row["path"]), row.asDict()
 
 

@@ -66,7 +66,7 @@ def score(spark: SparkSession, cfg: Config, source: str, version: int | None = N
     # (a table's first read loads its Delta log) are independent, and both mostly wait on the JVM: side by side
     # they take the time of the longer. A source that is not there fails once the model has loaded.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacktags-model-load") as pool:
-        loading = pool.submit(load_model, spark, cfg, version)
+        loading = pool.submit(load_model, spark, cfg, version, "score")
         questions, unreadable = read_questions(
             spark, source, cfg.require("ingest", "encoding"), cfg.require("ingest", "max_body_bytes")
         )

@@ -45,7 +45,7 @@ def run_clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResu
 
 def run_train(spark: SparkSession, cfg: Config) -> TrainResult:
     with recorded_run(spark, cfg, "train") as run:
-        result = train(spark, cfg)
+        result = train(spark, cfg, run.run_id)
         run.rows_in, run.rows_out = result.train_rows, result.tags
         run.details = {
             "model_version": result.version,
@@ -58,11 +58,12 @@ def run_train(spark: SparkSession, cfg: Config) -> TrainResult:
 
 def run_evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> EvaluationResult:
     with recorded_run(spark, cfg, "evaluate") as run:
-        result = evaluate(spark, cfg, version)
+        result = evaluate(spark, cfg, version, run.run_id)
         run.rows_in = int(result.metrics.overall["rows"])
         run.details = {
             "model_version": result.version,
             "report": result.report_path,
+            **({"gate": result.decision.summary(result.version)} if result.decision else {}),
             **{k: f"{v:.4f}" for k, v in result.metrics.overall.items()},
         }
     return result

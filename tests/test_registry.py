@@ -1,0 +1,104 @@
+"""The model registry (stacktags.registry, jobs/registry.py) through the jobs on the bundled sample: the first model
+becomes champion, a worse candidate is rejected by the gate and score keeps the champion, promote and rollback
+change the champion with their reasons recorded, and a change a stopped run did not record is recorded late."""
+
+import pytest
+from conftest import SAMPLE, job_arguments, load_job, test_config
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from stacktags import registry
+
+JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score", "registry")}
+QUICK = ["train.num_tags=20", "train.max_iter=25", "train.num_features=32768"]
+
+
+def run(job, cfg, *args):
+    JOBS[job].main([*job_arguments(cfg, *QUICK), *args])
+
+
+def stages(spark, cfg) -> dict[int, str]:
+    return {row["version"]: row["stage"] for row in spark.table(cfg.table("models")).collect()}
+
+
+def events(spark, cfg, version):
+    return spark.table(cfg.table("model_events")).where(F.col("version") == version).orderBy("at").collect()
+
+
+@pytest.fixture(scope="module")
+def cleaned(spark, warehouse):
+    cfg = test_config(warehouse, "registry_e2e", *QUICK)
+    run("ingest", cfg, "--source", str(SAMPLE))
+    run("clean", cfg)
+    return cfg
+
+
+def test_without_a_champion_score_says_how_to_get_one(spark, cleaned):
+    run("train", cleaned)
+    assert stages(spark, cleaned) == {1: "candidate"}
+    with pytest.raises(registry.RegistryError, match="no champion model yet: evaluate a candidate"):
+        run("score", cleaned, "--source", cleaned.table("questions_raw"))
+
+
+def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_champion(spark, cleaned, capsys):
+    if 1 not in stages(spark, cleaned):
+        run("train", cleaned)
+    run("evaluate", cleaned)  # the newest candidate: the first model, so the champion
+    assert stages(spark, cleaned) == {1: "champion"}
+    run("train", cleaned, "--set", "train.num_features=1024")  # hashed into 32 times fewer buckets: worse
+    capsys.readouterr()
+    run("evaluate", cleaned)  # the newest candidate again: v2, against champion v1 on v2's test rows
+    assert "gate: model 2 rejected: micro_f1" in capsys.readouterr().out
+    assert stages(spark, cleaned) == {1: "champion", 2: "rejected"}
+    rejection = events(spark, cleaned, 2)[-1]
+    assert (rejection["from_stage"], rejection["to_stage"]) == ("candidate", "rejected")
+    assert rejection["compared"]["candidate.micro_f1"] < rejection["compared"]["champion.micro_f1"] - 0.005
+    assert rejection["run_id"]
+
+    run("score", cleaned, "--source", cleaned.table("questions_raw"))  # the champion, not the newest model
+    assert {row["model_version"] for row in spark.table(cleaned.table("predictions")).collect()} == {1}
+
+    run("registry", cleaned, "--promote", "2", "--reason", "to see it score")
+    assert stages(spark, cleaned) == {1: "archived", 2: "champion"}
+    run("registry", cleaned, "--rollback", "--reason", "it scored worse")
+    assert stages(spark, cleaned) == {1: "champion", 2: "archived"}
+    assert [(e["from_stage"], e["to_stage"], e["reason"]) for e in events(spark, cleaned, 1)] == [
+        (None, "training", "reserved by a train"),
+        ("training", "candidate", "saved"),
+        ("candidate", "champion", "the first model"),
+        ("champion", "archived", "promoted by hand: to see it score"),
+        ("archived", "champion", "rollback: it scored worse"),
+    ]
+    runs = spark.table(cleaned.table("job_runs")).where(F.col("job").startswith("registry")).collect()
+    assert sorted((r["job"], r["status"]) for r in runs) == [
+        ("registry promote", "succeeded"),
+        ("registry rollback", "succeeded"),
+    ]
+    capsys.readouterr()
+    run("registry", cleaned, "--list")
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[1].split()[:2] == ["2", "archived"] and listing[2].split()[:2] == ["1", "champion"]
+
+
+def test_a_rollback_with_no_former_champion_and_a_promotion_of_the_champion_are_refused(spark, warehouse):
+    cfg = test_config(warehouse, "registry_refusals", *QUICK)
+    run("ingest", cfg, "--source", str(SAMPLE))
+    run("clean", cfg)
+    run("train", cfg)
+    run("evaluate", cfg)
+    with pytest.raises(registry.RegistryError, match="only champion there has been"):
+        run("registry", cfg, "--rollback", "--reason", "x")
+    with pytest.raises(registry.RegistryError, match="model 1 is the champion already"):
+        run("registry", cfg, "--promote", "1", "--reason", "x")
+    with pytest.raises(registry.NoModelError, match="no model version 7"):
+        run("registry", cfg, "--promote", "7", "--reason", "x")
+    with pytest.raises(SystemExit):
+        run("registry", cfg, "--promote", "1")  # no reason
+
+    # a run that changed a stage and stopped before recording it: the next change records it, late
+    DeltaTable.forName(spark, cfg.table("models")).update(F.col("version") == 1, {"stage": F.lit("archived")})
+    run("train", cfg)
+    late = events(spark, cfg, 1)[-1]
+    assert (late["from_stage"], late["to_stage"]) == ("champion", "archived") and late["reason"].startswith(
+        "recorded late"
+    )
