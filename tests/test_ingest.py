@@ -182,12 +182,12 @@ def test_latin1_file_with_the_encoding_option(spark, fresh_cfg, tmp_path):
     assert letters <= set(text) and "\ufffd" not in text
 
 
-def test_missing_questions_file_fails_clearly_and_is_recorded(spark, fresh_cfg, tmp_path):
+def test_a_folder_without_stacksample_files_fails_clearly_and_is_recorded(spark, fresh_cfg, tmp_path):
     cfg = fresh_cfg()
-    with pytest.raises(IngestError, match="Questions.csv not found"):
+    with pytest.raises(IngestError, match="no StackSample files under .*: ingest reads Questions\\*.csv"):
         run_ingest(cfg, tmp_path)
     run = last_run(spark, cfg)
-    assert run["status"] == "failed" and "Questions.csv not found" in run["error"]
+    assert run["status"] == "failed" and "no StackSample files under" in run["error"]
 
 
 def test_a_file_with_another_header_is_refused_whole(spark, fresh_cfg, tmp_path):

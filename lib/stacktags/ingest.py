@@ -1,23 +1,27 @@
 """Ingest: StackSample CSVs -> bronze Delta tables (questions_raw, tags_raw, answers_raw).
 
 Every row read is either loaded or quarantined in `<table>_rejected` with its raw record, a reason, the source file
-and the run id: rows read = rows loaded + rows rejected, always. Re-running over the same files changes no table.
+and the run id: rows read = rows loaded + rows rejected, always. Which files a run reads, each exactly once, is
+stacktags.landing's: every Questions*.csv, Tags*.csv and Answers*.csv below the source folder not loaded yet,
+recorded in ingested_files. Re-running over the same files changes no table.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from stacktags import csvsplit
+from stacktags import csvsplit, landing
 from stacktags.errors import UserError
-from stacktags.files import hadoop_file, path_exists
+from stacktags.files import hadoop_file
 from stacktags.tables import WriteCounts, upsert
 
 CORRUPT_RECORD = "_corrupt_record"
@@ -55,7 +59,11 @@ class SourceFile:
     table: str
     fields: tuple[Field, ...]
     keys: tuple[str, ...]
-    required: bool = True
+
+    @property
+    def stem(self) -> str:
+        """What the names of this source's files start with: a landing folder may hold Questions_2016-01.csv."""
+        return self.file_name.removesuffix(".csv")
 
     @property
     def columns(self) -> list[str]:
@@ -104,7 +112,6 @@ ANSWERS = SourceFile(
         Field("Body", "string", size_capped=True),
     ),
     keys=("Id",),
-    required=False,
 )
 
 SOURCE_FILES = (QUESTIONS, TAGS, ANSWERS)
@@ -332,11 +339,19 @@ class FileCounts:
     duplicates: int = 0
     written: WriteCounts = field(default_factory=WriteCounts)
     orphans: int = 0  # tags or answers whose question is not in questions_raw
+    content_hash: int | None = None  # bit_xor of the rows' hashes
+
+
+class FileChangedError(IngestError):
+    """The file changed, or went, between its listing and the write of its rows."""
 
 
 @dataclass
 class IngestResult:
-    files: list[FileCounts]
+    files: list[FileCounts]  # per table: the sums over its files loaded by this run
+    loaded_files: int = 0
+    skipped_files: int = 0  # loaded by an earlier run and unchanged
+    failed: list[str] = field(default_factory=list)  # "<path>: <reason>" of the files not loaded
 
     @property
     def read(self) -> int:
@@ -351,7 +366,7 @@ class IngestResult:
         return sum(f.rejected for f in self.files)
 
     def details(self) -> dict[str, str]:
-        out = {}
+        out = {"files.loaded": str(self.loaded_files), "files.skipped": str(self.skipped_files)}
         for f in self.files:
             for name in ("read", "loaded", "rejected", "duplicates", "orphans"):
                 out[f"{f.table}.{name}"] = str(getattr(f, name))
@@ -368,6 +383,7 @@ class IngestResult:
                 f"{f.written.inserted:>10}{f.written.updated:>9}"
             )
         lines.append(f"{'total':<14}{self.read:>10}{self.loaded:>10}{self.rejected:>10}")
+        lines.append(f"files: {self.loaded_files} loaded, {self.skipped_files} loaded before and unchanged (skipped)")
         for f in self.files:
             if f.orphans:
                 lines.append(f"{f.table}: {f.orphans} rows refer to a question not in questions_raw (kept)")
@@ -378,10 +394,12 @@ def file_counts(rows: DataFrame, source: SourceFile) -> FileCounts:
     """Rows read, loaded and rejected, before any are written, from one aggregation by key. Of the n > 1 good rows
     that share a key, n - 1 will be rejected as duplicates (see flag_duplicates)."""
     per_key = rows.groupBy(*source.keys).agg(
-        F.count(F.lit(1)).alias("read"), F.count_if(F.col(REJECT_REASON).isNull()).alias("good")
+        F.count(F.lit(1)).alias("read"),
+        F.count_if(F.col(REJECT_REASON).isNull()).alias("good"),
+        F.bit_xor(ROW_HASH).alias("content"),
     )
-    read, good, duplicates = per_key.agg(
-        F.sum("read"), F.sum("good"), F.sum(F.when(F.col("good") > 1, F.col("good") - 1))
+    read, good, duplicates, content = per_key.agg(
+        F.sum("read"), F.sum("good"), F.sum(F.when(F.col("good") > 1, F.col("good") - 1)), F.bit_xor("content")
     ).first()
     read, good, duplicates = read or 0, good or 0, duplicates or 0  # sums of no rows are null
     return FileCounts(
@@ -391,6 +409,7 @@ def file_counts(rows: DataFrame, source: SourceFile) -> FileCounts:
         loaded=good - duplicates,
         rejected=read - good + duplicates,
         duplicates=duplicates,
+        content_hash=content,
     )
 
 
@@ -402,15 +421,19 @@ def ingest_file(
     encoding: str,
     max_body_bytes: int,
     run_id: str,
-    loaded: Future | None = None,
+    unchanged: Callable[[], str | None] = lambda: None,
+    rows_loaded: Callable[[], None] = lambda: None,
 ) -> FileCounts:
-    """Parse, count and write one file: its good rows to the source's table, then its rejected rows. `loaded`, if
-    given, is resolved between the two writes."""
-    check_header(spark, path, source.columns, encoding)
+    """Parse, count and write one file (its header checked already): its good rows to the source's table, then its
+    rejected rows. `unchanged` is asked after the count, before any write: a reason there (the file changed, or went)
+    stops the file unwritten. `rows_loaded` is called between the two writes."""
     rows = read_as_strings(spark, path, source.columns, encoding).transform(parse_rows(source, max_body_bytes))
     rows = rows.persist()  # parsed once; counted and written from memory
     try:
         counts = file_counts(rows, source)
+        changed = unchanged()
+        if changed:
+            raise FileChangedError(f"{path}: {changed}")
         if counts.duplicates:  # the common case skips this: no join, no shuffle of the rows
             resolved = rows.transform(flag_duplicates(source, F.broadcast(duplicate_keys(rows, source)))).persist()
             rows.unpersist()
@@ -422,8 +445,7 @@ def ingest_file(
             list(source.keys),
             hash_column=ROW_HASH,
         )
-        if loaded is not None:
-            loaded.set_result(counts.written)
+        rows_loaded()
         upsert(spark, rejected_rows(rows, run_id), f"{database}.{source.rejected_table}", ["reject_id"])
         return counts
     finally:
@@ -447,34 +469,160 @@ def count_orphans(spark: SparkSession, database: str, children: list[SourceFile]
     return {row["child_table"]: row["count"] for row in orphans.collect()}
 
 
+def load_files(
+    spark: SparkSession,
+    database: str,
+    source: SourceFile,
+    todo: list[tuple[landing.ListedFile, str]],
+    charset: str,
+    max_body_bytes: int,
+    run_id: str,
+    good_rows_written: Future,
+) -> tuple[list[FileCounts], list[str]]:
+    """One table's files, one after the other (each a MERGE into the same table); (their counts, "<path>: <reason>"
+    of those that failed). `good_rows_written` is resolved once the last file's good rows are in the table, or when
+    the files ended otherwise."""
+    loaded, failed = [], []
+    try:
+        for position, (listed, why) in enumerate(todo):
+            is_last = position == len(todo) - 1
+            outcome = load_file(
+                spark,
+                database,
+                source,
+                listed,
+                why,
+                charset,
+                max_body_bytes,
+                run_id,
+                rows_loaded=(lambda: good_rows_written.set_result(None)) if is_last else (lambda: None),
+            )
+            if isinstance(outcome, FileCounts):
+                loaded.append(outcome)
+            else:
+                failed.append(f"{listed.path}: {outcome}")
+    finally:
+        if not good_rows_written.done():
+            good_rows_written.set_result(None)
+    return loaded, failed
+
+
+def load_file(
+    spark: SparkSession,
+    database: str,
+    source: SourceFile,
+    listed: landing.ListedFile,
+    why: str,
+    charset: str,
+    max_body_bytes: int,
+    run_id: str,
+    rows_loaded: Callable[[], None],
+) -> FileCounts | str:
+    """One file loaded whole, or not at all; recorded in ingested_files either way. Its counts, or why it failed."""
+    try:
+        check_header(spark, listed.path, source.columns, charset)
+        if not landing.ends_a_record(spark, listed):
+            raise IngestError(f"{listed.path}: it does not end with a line break: cut short, or still being written")
+        counts = ingest_file(
+            spark,
+            listed.path,
+            source,
+            database,
+            charset,
+            max_body_bytes,
+            run_id,
+            unchanged=lambda: landing.still_there(spark, listed),
+            rows_loaded=rows_loaded,
+        )
+    except IngestError as error:
+        reason = str(error).removeprefix(f"{listed.path}: ")
+    except (Py4JJavaError, FileNotFoundError) as error:
+        if not isinstance(error, FileNotFoundError) and "FileNotFoundException" not in str(error):
+            raise  # not the file's fault: a bug, or the cluster
+        reason = "deleted after it was listed"
+    else:
+        counts.file_name = listed.path.rsplit("/", 1)[-1]
+        outcome = (counts.content_hash, counts.read, counts.loaded, counts.rejected, landing.LOADED)
+        landing.record(spark, database, [(listed, source.table, *outcome, None if why == "new" else why, run_id)])
+        return counts
+    landing.record(spark, database, [(listed, source.table, None, None, None, None, landing.FAILED, reason, run_id)])
+    return reason
+
+
+def orphan_counts(spark: SparkSession, database: str, loaded: dict) -> dict[str, int]:
+    """count_orphans for the child tables this run loaded rows into, when there is a questions table to refer to."""
+    children = [
+        s
+        for s in SOURCE_FILES
+        if s.table in QUESTION_REFERENCE and s in loaded and spark.catalog.tableExists(f"{database}.{s.table}")
+    ]
+    if not children or not spark.catalog.tableExists(f"{database}.{QUESTIONS.table}"):
+        return {}
+    return count_orphans(spark, database, children)
+
+
+def table_counts(source: SourceFile, files: list[FileCounts]) -> FileCounts:
+    """One table's counts summed over its files."""
+    total = FileCounts(source.file_name, source.table)
+    for f in files:
+        total.read, total.loaded, total.rejected = (
+            total.read + f.read,
+            total.loaded + f.loaded,
+            total.rejected + f.rejected,
+        )
+        total.duplicates += f.duplicates
+        total.written = WriteCounts(
+            total.written.inserted + f.written.inserted, total.written.updated + f.written.updated
+        )
+    return total
+
+
 def ingest(
     spark: SparkSession, source_dir: str, database: str, encoding: str, max_body_bytes: int, run_id: str
 ) -> IngestResult:
-    """Load Questions.csv, Tags.csv and (when present) Answers.csv from a directory on any Hadoop file system."""
+    """Load the StackSample files below a folder on any Hadoop file system that no earlier run loaded
+    (stacktags.landing), each recorded in ingested_files. Files that fail are recorded with their reason and the
+    others loaded; then an IngestError names the failures (the next run retries them)."""
     charset = java_charset(spark, encoding)
-    found = []
-    for source in SOURCE_FILES:
-        path = f"{source_dir.rstrip('/')}/{source.file_name}"
-        if path_exists(spark, path):
-            found.append((source, path))
-        elif source.required:
-            raise IngestError(f"{path} not found: a StackSample directory holds Questions.csv and Tags.csv")
-    # The files are independent until the orphan counts. Loading them side by side lets one file's tasks use the
-    # cores while another's driver does its part (planning, Delta commits, small jobs). The orphan counts need the
-    # loaded tables only: they run beside the writes of the rejected rows.
-    loaded = [Future() for _ in found]
-    with ThreadPoolExecutor(len(found)) as pool:
-        files = [
-            pool.submit(ingest_file, spark, path, source, database, charset, max_body_bytes, run_id, done)
-            for (source, path), done in zip(found, loaded)
-        ]
-        for file, done in zip(files, loaded):
-            wait([file, done], return_when=FIRST_COMPLETED)
-            if not done.done():
-                file.result()  # it failed before loading: its error, now
-        children = [source for source, _ in found if source.table in QUESTION_REFERENCE]
-        orphans = count_orphans(spark, database, children)  # tags are required: never an empty list
-        files = [file.result() for file in files]
-    for counts in files:
+    listed = landing.list_source_files(spark, source_dir, tuple(s.stem for s in SOURCE_FILES))
+    if not listed:
+        raise IngestError(
+            f"no StackSample files under {source_dir}: ingest reads Questions*.csv, Tags*.csv and Answers*.csv"
+        )
+    todo, skipped = landing.plan(spark, database, listed)
+    by_source = {source: [(f, why) for f, why in todo if f.stem == source.stem] for source in SOURCE_FILES}
+    by_source = {source: files for source, files in by_source.items() if files}
+    if by_source:
+        landing.create_table(spark, database)
+    # The tables are independent until the orphan counts: each table's files load in a thread of their own, so one
+    # table's tasks use the cores while another's driver does its part (planning, Delta commits, small jobs). The
+    # orphan counts need the good rows only: they run beside the writes of the rejected rows and the records.
+    written = {source: Future() for source in by_source}
+    with ThreadPoolExecutor(max(len(by_source), 1)) as pool:
+        outcomes = {
+            source: pool.submit(
+                load_files, spark, database, source, files, charset, max_body_bytes, run_id, written[source]
+            )
+            for source, files in by_source.items()
+        }
+        wait(written.values())
+        orphans = orphan_counts(spark, database, by_source)
+        outcomes = {source: outcome.result() for source, outcome in outcomes.items()}
+    # every table the folder has files of, with the sums of this run's (zero for a table with nothing new)
+    totals = [
+        table_counts(source, outcomes.get(source, ([], []))[0])
+        for source in SOURCE_FILES
+        if any(f.stem == source.stem for f in listed)
+    ]
+    failed = [reason for _, failures in outcomes.values() for reason in failures]
+    for counts in totals:
         counts.orphans = orphans.get(counts.table, 0)
-    return IngestResult(files)
+    result = IngestResult(
+        totals, loaded_files=sum(len(files) for files, _ in outcomes.values()), skipped_files=skipped, failed=failed
+    )
+    if failed:
+        raise IngestError(
+            f"{len(failed)} of {len(todo)} files not loaded (recorded in {database}.{landing.INGESTED_FILES}; the next "
+            f"run retries them): " + "; ".join(failed)
+        )
+    return result
