@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tests that start no JVM (pytest -m "not jvm") under another Python, in a venv of its own (.venv-<version>)
-# with the project and its extras: Glue 6.0 runs Python 3.13, EMR emr-spark-8.1.0 3.11 to 3.13.
+# with the project and its extras: Glue 6.0 runs Python 3.13, EMR emr-spark-8.1.0 3.11 to 3.13. The package's tests
+# (cluster_python) build for the cluster's Python whatever runs them: they run once, in the main suite.
 # Usage: scripts/test-python.sh PYTHON [pytest arguments]     e.g. scripts/test-python.sh python3.13 -q
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,4 +23,4 @@ fi
 for module in pkgutil.walk_packages(stacktags.__path__, 'stacktags.'):
     importlib.import_module(module.name)
 print('every stacktags module imports under Python $version')"
-exec "$venv/bin/python" -m pytest tests -m "not jvm" "$@"
+exec "$venv/bin/python" -m pytest tests -m "not jvm and not cluster_python" "$@"

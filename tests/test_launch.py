@@ -91,9 +91,8 @@ def test_submit_script_dry_run_prints_the_command():
 def test_unknown_job_is_a_clear_error():
     result = subprocess.run([ROOT / "scripts" / "submit.sh", "nojob", "--dry-run"], capture_output=True, text=True)
     assert result.returncode == 2
-    assert (
-        result.stderr == "error: unknown job 'nojob'; jobs: clean, evaluate, ingest, pipeline, registry, score, train\n"
-    )
+    jobs = "clean, evaluate, ingest, pipeline, refresh, registry, score, train"
+    assert result.stderr == f"error: unknown job 'nojob'; jobs: {jobs}\n"
 
 
 def test_a_misspelt_setting_stops_a_job_at_start_with_one_line_and_a_suggestion():

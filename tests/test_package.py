@@ -12,6 +12,8 @@ from conftest import ROOT
 
 from stacktags import config, package
 
+pytestmark = pytest.mark.cluster_python  # the package is for [package] python: the same under any test Python
+
 CLUSTER_PYTHON = "/usr/bin/python3.11"  # [package] python of conf/defaults.toml, as on the cluster
 
 

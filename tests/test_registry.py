@@ -1,6 +1,7 @@
 """The model registry (stacktags.registry, jobs/registry.py) through the jobs on the bundled sample: the first model
 becomes champion, a worse candidate is rejected by the gate and score keeps the champion, promote and rollback
-change the champion with their reasons recorded, and a change a stopped run did not record is recorded late."""
+change the champion with their reasons recorded, what cannot be done is refused, and a change a stopped run did not
+record is recorded late."""
 
 import pytest
 from conftest import SAMPLE, job_arguments, load_job, test_config
@@ -45,6 +46,14 @@ def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_
         run("train", cleaned)
     run("evaluate", cleaned)  # the newest candidate: the first model, so the champion
     assert stages(spark, cleaned) == {1: "champion"}
+    with pytest.raises(registry.RegistryError, match="only champion there has been"):
+        run("registry", cleaned, "--rollback", "--reason", "x")
+    with pytest.raises(registry.RegistryError, match="model 1 is the champion already"):
+        run("registry", cleaned, "--promote", "1", "--reason", "x")
+    with pytest.raises(registry.NoModelError, match="no model version 7"):
+        run("registry", cleaned, "--promote", "7", "--reason", "x")
+    with pytest.raises(SystemExit):
+        run("registry", cleaned, "--promote", "1")  # no reason
     run("train", cleaned, "--set", "train.num_features=1024")  # hashed into 32 times fewer buckets: worse
     capsys.readouterr()
     run("evaluate", cleaned)  # the newest candidate again: v2, against champion v1 on v2's test rows
@@ -71,7 +80,10 @@ def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_
     ]
     runs = spark.table(cleaned.table("job_runs")).where(F.col("job").startswith("registry")).collect()
     assert sorted((r["job"], r["status"]) for r in runs) == [
+        ("registry promote", "failed"),  # the refusals above, with their errors
+        ("registry promote", "failed"),
         ("registry promote", "succeeded"),
+        ("registry rollback", "failed"),
         ("registry rollback", "succeeded"),
     ]
     capsys.readouterr()
@@ -79,26 +91,11 @@ def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_
     listing = capsys.readouterr().out.splitlines()
     assert listing[1].split()[:2] == ["2", "archived"] and listing[2].split()[:2] == ["1", "champion"]
 
-
-def test_a_rollback_with_no_former_champion_and_a_promotion_of_the_champion_are_refused(spark, warehouse):
-    cfg = test_config(warehouse, "registry_refusals", *QUICK)
-    run("ingest", cfg, "--source", str(SAMPLE))
-    run("clean", cfg)
-    run("train", cfg)
-    run("evaluate", cfg)
-    with pytest.raises(registry.RegistryError, match="only champion there has been"):
-        run("registry", cfg, "--rollback", "--reason", "x")
-    with pytest.raises(registry.RegistryError, match="model 1 is the champion already"):
-        run("registry", cfg, "--promote", "1", "--reason", "x")
-    with pytest.raises(registry.NoModelError, match="no model version 7"):
-        run("registry", cfg, "--promote", "7", "--reason", "x")
-    with pytest.raises(SystemExit):
-        run("registry", cfg, "--promote", "1")  # no reason
-
     # a run that changed a stage and stopped before recording it: the next change records it, late
-    DeltaTable.forName(spark, cfg.table("models")).update(F.col("version") == 1, {"stage": F.lit("archived")})
-    run("train", cfg)
-    late = events(spark, cfg, 1)[-1]
-    assert (late["from_stage"], late["to_stage"]) == ("champion", "archived") and late["reason"].startswith(
+    DeltaTable.forName(spark, cleaned.table("models")).update(F.col("version") == 2, {"stage": F.lit("rejected")})
+    run("registry", cleaned, "--promote", "2", "--reason", "once more")
+    late, promoted = events(spark, cleaned, 2)[-2:]
+    assert (late["from_stage"], late["to_stage"]) == ("archived", "rejected") and late["reason"].startswith(
         "recorded late"
     )
+    assert (promoted["from_stage"], promoted["to_stage"]) == ("rejected", "champion")

@@ -77,6 +77,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "mllib_parallelism": int,
     },
     "evaluate": {"reports_dir": str},
+    "refresh": {"retrain_after": int, "lease_minutes": int},
     "registry": {
         "micro_f1_tolerance": (int, float),
         "p_at_1_tolerance": (int, float),
@@ -117,6 +118,8 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("train", "max_tags"): (1, None),
     ("train", "mllib_max_iter"): (1, None),
     ("train", "mllib_parallelism"): (1, None),
+    ("refresh", "retrain_after"): (1, None),
+    ("refresh", "lease_minutes"): (1, None),
     ("registry", "micro_f1_tolerance"): (0, 1),
     ("registry", "p_at_1_tolerance"): (0, 1),
     ("registry", "macro_f1_tolerance"): (0, 1),
