@@ -18,7 +18,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="questions to score: a table name (stackoverflow.questions_raw), a Delta folder, or a "
         "folder holding a StackSample Questions.csv (local, s3://, hdfs://)",
     )
-    parser.add_argument("--model-version", type=int, help="default: the champion (scripts/submit.sh registry list)")
+    parser.add_argument("--model-version", type=int, help="default: the champion (scripts/submit.sh registry --list)")
     config.add_common_arguments(parser)
     return parser.parse_args(argv)
 

@@ -90,6 +90,9 @@ def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_
     run("registry", cleaned, "--list")
     listing = capsys.readouterr().out.splitlines()
     assert listing[1].split()[:2] == ["2", "archived"] and listing[2].split()[:2] == ["1", "champion"]
+    champion_metrics = spark.table(cleaned.table("models")).where("version = 1").first()["metrics"]
+    header, figures = listing[0].split()[-3:], [float(x) for x in listing[2].split()[-3:]]
+    assert figures == [pytest.approx(champion_metrics[name], abs=5e-5) for name in header]
 
     # a run that changed a stage and stopped before recording it: the next change records it, late
     DeltaTable.forName(spark, cleaned.table("models")).update(F.col("version") == 2, {"stage": F.lit("rejected")})

@@ -174,7 +174,7 @@ def default_version(spark: SparkSession, cfg: Config, job: str) -> int:
     if best is None:
         raise RegistryError(
             "no champion model yet: evaluate a candidate (the gate makes the first one champion) or promote one "
-            "(scripts/submit.sh registry promote N --reason ...)"
+            "(scripts/submit.sh registry --promote N --reason ...)"
         )
     return best["version"]
 
@@ -207,7 +207,7 @@ def change_stages(
     if missed:
         raise RegistryError(
             f"model stages changed meanwhile: {', '.join(f'v{t.version} is {stages.get(t.version)}' for t in missed)}"
-            "; look with: scripts/submit.sh registry list"
+            "; look with: scripts/submit.sh registry --list"
         )
     record_events(spark, cfg, transitions, reason, run_id, compared)
 
@@ -330,7 +330,7 @@ def rollback(spark: SparkSession, cfg: Config, reason: str, run_id: str | None) 
 
 def listing(spark: SparkSession, cfg: Config) -> str:
     """One line per model version, newest first: stage, when, data version, headline metrics."""
-    lines = ["version  stage      created (UTC)     data  micro_f1  macro_f1  p_at_1"]
+    lines = ["version  stage      created (UTC)     data  " + "  ".join(f"{m:>8}" for m in GATE_METRICS)]
     for row in models(spark, cfg).orderBy(F.desc("version")).collect():
         metrics = row["metrics"] or {}
         figures = "  ".join(f"{metrics[m]:8.4f}" if m in metrics else "       -" for m in GATE_METRICS)
