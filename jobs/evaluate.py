@@ -15,6 +15,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="default: the newest candidate (a model waiting for its gate), else the champion. Evaluating a "
         "candidate runs the gate: it becomes the champion, or is rejected",
     )
+    parser.add_argument(
+        "--decision-file",
+        help="also write the model's stage after this evaluation (and the gate's reason) as JSON to this file, local "
+        "or s3://: what an orchestrator branches on, e.g. the AWS state machine's Gate state",
+    )
     config.add_common_arguments(parser)
     return parser.parse_args(argv)
 
@@ -23,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = config.from_arguments(args)
     spark = build_session(cfg, "stacktags-evaluate")
-    print(run_evaluate(spark, cfg, args.model_version).summary())
+    print(run_evaluate(spark, cfg, args.model_version, args.decision_file).summary())
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from stacktags import config, package
 from stacktags.cloud import submit as cloud
 from stacktags.cloud.requests import Artifacts
+from stacktags.errors import UserError
 
 REGION = "us-east-1"
 ARTIFACTS = "s3://stacktags-artifacts/stacktags"
@@ -264,3 +265,33 @@ def test_following_a_run_prints_each_state_change_and_ends_with_its_outcome(stat
     err = capfd.readouterr().err
     assert [line.split(": ")[1].split(" (")[0] for line in err.splitlines()[:-1]] == states
     assert err.splitlines()[-1] == message
+
+
+def test_publish_uploads_the_version_and_writes_the_state_machines_arguments(aws, endpoint, packaged, capfd):
+    more = ("--set", "train.num_tags=500")
+    assert cloud.publish(ROOT, list(settings(endpoint, packaged, *more)), dry_run=True) == 0
+    printed = json.loads(capfd.readouterr().out)
+    assert cloud.publish(ROOT, list(settings(endpoint, packaged, *more)), dry_run=False) == 0
+    assert f"the state machine runs {packaged.name}" in capfd.readouterr().out
+    s3 = aws("s3")
+    written = json.loads(
+        s3.get_object(Bucket="stacktags-artifacts", Key=f"stacktags/{cloud.STATE_MACHINE_ARGUMENTS}")["Body"].read()
+    )
+    assert written == printed and written["version"] == packaged.name
+    assert set(written["jobs"]) == set(cloud.STATE_MACHINE_JOBS)
+    # each job's arguments are those of a submitted run of it, naming the uploaded version's files
+    train = cloud.run_request("glue", cloud.target_config(ROOT, "glue", [*more]), "train", [*more], packaged.name)
+    assert (
+        written["jobs"]["train"] == train.params["Arguments"]
+        and written["jobs"]["train"]["--set"] == "train.num_tags=500"
+    )
+    assert written["jobs"]["score"]["--source"] == "stackoverflow.questions_raw"
+    for uri in (written["jobs"]["ingest"]["--extra-py-files"], written["jobs"]["ingest"]["--extra-jars"]):
+        s3.head_object(Bucket="stacktags-artifacts", Key=uri.removeprefix("s3://stacktags-artifacts/"))
+
+
+def test_publish_is_for_glue_only(capfd):
+    from stacktags import launch
+
+    with pytest.raises(UserError, match="the state machine runs Glue jobs: publish to --target glue, not emr"):
+        launch.main(["--root", str(ROOT), "publish", "--target", "emr"])

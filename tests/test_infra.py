@@ -6,143 +6,29 @@ Fn::ForEach loops expanded as the AWS::LanguageExtensions transform does, and ev
 (no JVM, no AWS)."""
 
 import fnmatch
+import json
 import re
 
 import pytest
-import yaml
 from conftest import ROOT
 
+from infra.cloudformation import FOR_EACH, TEMPLATE, Evaluated, expand_for_each, load_raw, state_machine_definition
 from stacktags import config
 from stacktags.cloud.requests import run_request
+from stacktags.cloud.submit import STATE_MACHINE_ARGUMENTS, STATE_MACHINE_JOBS
 from stacktags.glue_entry import GLUE_ARGUMENTS, JOB_ARGUMENT
 
-TEMPLATE = ROOT / "infra" / "stacktags.yaml"
 VERSION = "0.1.0-abc1234"
-# what the pseudo parameters stand for here: the conf files' region, an example account
-PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short forms (!Ref X, !Sub s, !GetAtt A.B, ...) as their long forms."""
-
-
-def _short_form(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _short_form)
-
-FOR_EACH = "Fn::ForEach::"
-
-
-def _substitute(node, identifier, item):
-    """A loop's fragment for one item: ${identifier} in keys and strings is the item, &{identifier} the item without
-    its non-alphanumeric characters (so that it may be part of a logical ID), Ref identifier the item."""
-    if isinstance(node, list):
-        return [_substitute(value, identifier, item) for value in node]
-    if isinstance(node, dict):
-        if node == {"Ref": identifier}:
-            return item
-        return {_substitute(key, identifier, item): _substitute(value, identifier, item) for key, value in node.items()}
-    if isinstance(node, str):
-        alphanumeric = re.sub(r"[^A-Za-z0-9]", "", item)
-        return node.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", alphanumeric)
-    return node
-
-
-def expand_for_each(node):
-    """node with every Fn::ForEach::<loop>: [identifier, [item, ...], {key: value}] replaced by its key: value for each
-    item, inner loops after outer ones, as the AWS::LanguageExtensions transform does. A key made twice, or a
-    collection that is not a list (a Ref to a CommaDelimitedList), fails."""
-    if isinstance(node, list):
-        return [expand_for_each(value) for value in node]
-    if not isinstance(node, dict):
-        return node
-    expanded = {}
-    for key, value in node.items():
-        if not key.startswith(FOR_EACH):
-            assert key not in expanded, f"{key} made twice"
-            expanded[key] = expand_for_each(value)
-            continue
-        identifier, collection, fragment = value
-        assert isinstance(collection, list), f"{key}: a collection that is not a list, teach expand_for_each about it"
-        for item in collection:
-            for made, made_value in expand_for_each(_substitute(fragment, identifier, str(item))).items():
-                assert made not in expanded and made not in node, f"{key}: {made} made twice"
-                expanded[made] = made_value
-    return expanded
 
 
 @pytest.fixture(scope="module")
 def raw_template():
-    """The template as written."""
-    return yaml.load(TEMPLATE.read_text(), Loader=CloudFormationLoader)
+    return load_raw()
 
 
 @pytest.fixture(scope="module")
 def template(raw_template):
-    """The template as CloudFormation deploys it, after the AWS::LanguageExtensions transform."""
     return expand_for_each(raw_template)
-
-
-class Evaluated:
-    """The template's values with every parameter at its default: Ref and GetAtt of the buckets, the database and the
-    security configuration give their names and ARNs; of other resources, a placeholder naming them."""
-
-    def __init__(self, template):
-        self.template = template
-        self.parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
-
-    def resources(self, kind):
-        return {name: r for name, r in self.template["Resources"].items() if r["Type"] == kind}
-
-    def ref(self, name):
-        if name in PSEUDO:
-            return PSEUDO[name]
-        if name in self.parameters:
-            return str(self.parameters[name])
-        resource = self.template["Resources"][name]
-        properties = resource["Properties"]
-        if resource["Type"] == "AWS::S3::Bucket":
-            return self(properties["BucketName"])
-        if resource["Type"] == "AWS::Glue::Database":
-            return self(properties["DatabaseInput"]["Name"])
-        if resource["Type"] == "AWS::Glue::SecurityConfiguration":
-            return self(properties["Name"])
-        return f"<{name}>"
-
-    def attribute(self, name, attribute):
-        if attribute == "Arn" and self.template["Resources"][name]["Type"] == "AWS::S3::Bucket":
-            return f"arn:aws:s3:::{self.ref(name)}"
-        return f"<{name}.{attribute}>"
-
-    def __call__(self, node):
-        if isinstance(node, list):
-            return [self(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if set(node) == {"Ref"}:
-            return self.ref(node["Ref"])
-        if set(node) == {"Fn::GetAtt"}:
-            return self.attribute(*node["Fn::GetAtt"])
-        if set(node) == {"Fn::Sub"}:
-            text = node["Fn::Sub"]
-            assert isinstance(text, str), "a !Sub with its own variables: teach Evaluated about it"
-            return re.sub(
-                r"\$\{([^}.]+)(?:\.([^}]+))?\}",
-                lambda m: self.attribute(m[1], m[2]) if m[2] else self.ref(m[1]),
-                text,
-            )
-        return {key: self(value) for key, value in node.items()}
 
 
 @pytest.fixture(scope="module")
@@ -340,13 +226,21 @@ def test_the_submit_policy_allows_what_submit_calls_for_a_run(evaluated, target)
 
 def test_no_policy_grants_every_action_or_every_resource_and_no_role_takes_a_managed_policy(template, evaluated):
     documents = list(policy_documents(template))
-    assert {where.split("/")[0] for where, _ in documents} == {"GlueJobRole", "EmrServerlessJobRole", "SubmitPolicy"}
+    assert {where.split("/")[0] for where, _ in documents} == {
+        "GlueJobRole",
+        "EmrServerlessJobRole",
+        "SubmitPolicy",
+        "StateMachineRole",
+        "RulesRole",
+    }
     buckets = [f"arn:aws:s3:::{evaluated.ref(name)}" for name in evaluated.resources("AWS::S3::Bucket")]
     project = (
         *buckets,
         "<ProjectKey.Arn>",
         "<SparkApplication.Arn>",
         "<EmrServerlessJobRole.Arn>",
+        "<NotificationTopic>",
+        "<PipelineStateMachine>",
         "arn:aws:glue:us-east-1:123456789012:",
         f"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/{evaluated.parameters['ProjectName']}/",
     )
@@ -449,3 +343,50 @@ def test_every_skipped_check_says_why(template):
                     break
                 items.append(item)
             assert items and all(re.search(r"#\s*\S", item) for item in items), (number + 1, line)
+
+
+def glue_tasks(definition):
+    """{job: state} of the state machine's Glue tasks."""
+    prefix = "stacktags-"
+    return {
+        state["Parameters"]["JobName"].removeprefix(prefix): state
+        for state in definition["States"].values()
+        if state.get("Resource", "").startswith("arn:aws:states:::glue:")
+    }
+
+
+def test_the_state_machine_runs_the_published_jobs_under_their_glue_names_and_may_do_what_it_does(template, evaluated):
+    definition = state_machine_definition(template)
+    tasks = glue_tasks(definition)
+    assert sorted(tasks) == sorted(STATE_MACHINE_JOBS)  # what scripts/publish.sh writes arguments for
+    assert set(tasks) <= set(glue_jobs(evaluated))
+    for job, state in tasks.items():
+        assert state["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
+        assert {"States.TaskFailed", "Glue.ConcurrentRunsExceededException"} <= {
+            error for retry in state["Retry"] for error in retry["ErrorEquals"]
+        }
+        assert state["Catch"][0]["Next"] == "NotifyFailure"
+        job_arn = f"arn:aws:glue:us-east-1:123456789012:job/stacktags-{job}"
+        for action in ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"):
+            assert allows(evaluated, "StateMachineRole", action, job_arn), (action, job)
+    reads = definition["States"]["ReadArguments"]["Parameters"]
+    assert allows(evaluated, "StateMachineRole", "s3:GetObject", f"arn:aws:s3:::{reads['Bucket']}/{reads['Key']}")
+    assert reads["Key"].endswith(STATE_MACHINE_ARGUMENTS)
+    decision = definition["States"]["JobOptions"]["Parameters"]["evaluate"]["--decision-file.$"]
+    assert "s3://stacktags-data/state-machine/gates/" in decision
+    assert allows(evaluated, "StateMachineRole", "s3:GetObject", "arn:aws:s3:::stacktags-data/state-machine/gates/x")
+    assert allows(evaluated, "GlueJobRole", "s3:PutObject", "arn:aws:s3:::stacktags-data/state-machine/gates/x")
+    assert allows(evaluated, "StateMachineRole", "sns:Publish", "<NotificationTopic>")
+    assert allows(evaluated, "RulesRole", "states:StartExecution", "<PipelineStateMachine>")
+
+
+def test_both_rules_start_the_state_machine_saying_whether_to_retrain(template):
+    rules = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule"}
+    assert set(rules) == {"LandingRule", "NightlyRule"}
+    landing = rules["LandingRule"]["Targets"][0]["InputTransformer"]["InputTemplate"]
+    assert json.loads(landing.replace("<key>", '"landing/x/_SUCCESS"'))["retrain"] is False
+    assert json.loads(rules["NightlyRule"]["Targets"][0]["Input"])["retrain"] is True
+    for rule in rules.values():
+        assert rule["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
+    data_bucket = template["Resources"]["DataBucket"]["Properties"]
+    assert data_bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True

@@ -3,6 +3,8 @@ becomes champion, a worse candidate is rejected by the gate and score keeps the 
 change the champion with their reasons recorded, what cannot be done is refused, and a change a stopped run did not
 record is recorded late."""
 
+import json
+
 import pytest
 from conftest import SAMPLE, job_arguments, load_job, test_config
 from delta.tables import DeltaTable
@@ -41,11 +43,20 @@ def test_without_a_champion_score_says_how_to_get_one(spark, cleaned):
         run("score", cleaned, "--source", cleaned.table("questions_raw"))
 
 
-def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_champion(spark, cleaned, capsys):
+def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_champion(
+    spark, cleaned, capsys, tmp_path
+):
     if 1 not in stages(spark, cleaned):
         run("train", cleaned)
-    run("evaluate", cleaned)  # the newest candidate: the first model, so the champion
+    decision_file = tmp_path / "gates" / "first.json"  # what the AWS state machine's Gate state reads
+    run("evaluate", cleaned, "--decision-file", str(decision_file))  # the newest candidate: the first model
     assert stages(spark, cleaned) == {1: "champion"}
+    assert json.loads(decision_file.read_text()) == {
+        "model_version": 1,
+        "stage": "champion",
+        "promoted": True,
+        "reason": "the first model",
+    }
     with pytest.raises(registry.RegistryError, match="only champion there has been"):
         run("registry", cleaned, "--rollback", "--reason", "x")
     with pytest.raises(registry.RegistryError, match="model 1 is the champion already"):
@@ -56,8 +67,11 @@ def test_the_gate_rejects_a_worse_candidate_and_promote_and_rollback_change_the_
         run("registry", cleaned, "--promote", "1")  # no reason
     run("train", cleaned, "--set", "train.num_features=1024")  # hashed into 32 times fewer buckets: worse
     capsys.readouterr()
-    run("evaluate", cleaned)  # the newest candidate again: v2, against champion v1 on v2's test rows
+    run("evaluate", cleaned, "--decision-file", str(decision_file))  # v2, against champion v1 on v2's test rows
     assert "gate: model 2 rejected: micro_f1" in capsys.readouterr().out
+    rejected = json.loads(decision_file.read_text())
+    assert (rejected["model_version"], rejected["stage"], rejected["promoted"]) == (2, "rejected", False)
+    assert rejected["reason"].startswith("micro_f1 ")
     assert stages(spark, cleaned) == {1: "champion", 2: "rejected"}
     rejection = events(spark, cleaned, 2)[-1]
     assert (rejection["from_stage"], rejection["to_stage"]) == ("candidate", "rejected")

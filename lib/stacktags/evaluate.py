@@ -7,10 +7,8 @@ import base64
 import html
 import io
 import json
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from delta.tables import DeltaTable
@@ -20,10 +18,10 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 
 from stacktags.clean import rows_of_split
 from stacktags.config import Config
-from stacktags.files import upload
+from stacktags.files import write_text
 from stacktags.metrics import Metrics, evaluate_predictions
 from stacktags.model import THRESHOLD_BUCKETS, classifier_of, load_model, predictor_of
-from stacktags.registry import CANDIDATE, MODELS_TABLE, GateDecision, apply_gate, champion, gate
+from stacktags.registry import CANDIDATE, MODELS_TABLE, GateDecision, apply_gate, champion, gate, stage_of
 from stacktags.tables import append
 
 METRICS_TABLE = "model_metrics"
@@ -111,10 +109,8 @@ def evaluate(
     )
     thresholds = classifier.getOrDefault(classifier.thresholds)
     report = render_report(version, info, metrics, tags, thresholds, positives, negatives, examples)
-    with tempfile.TemporaryDirectory(prefix="stacktags-report-") as local:  # written here, copied to any file system
-        for name, text in (("metrics.json", document), ("report.html", report)):
-            Path(local, name).write_text(text, encoding="utf-8")
-            upload(spark, str(Path(local, name)), f"{out}/{name}")
+    for name, text in (("metrics.json", document), ("report.html", report)):
+        write_text(spark, text, f"{out}/{name}")
     decision = (
         gate_candidate(spark, cfg, version, info, test, tags, metrics, run_id) if info["stage"] == CANDIDATE else None
     )
@@ -151,6 +147,20 @@ def gate_candidate(
     decision = gate(cfg, version, metrics.overall, current, champion_metrics)
     apply_gate(spark, cfg, version, decision, run_id)
     return decision
+
+
+def write_decision(spark: SparkSession, cfg: Config, result: EvaluationResult, path: str) -> None:
+    """The evaluated model's stage after this evaluation, as a JSON object at `path` (any file system), for an
+    orchestrator to branch on (the AWS state machine's Gate state): model_version, stage (champion, rejected, ...),
+    promoted (whether this evaluation made it the champion) and reason (the gate's, when it ran)."""
+    decision = result.decision
+    document = {
+        "model_version": result.version,
+        "stage": stage_of(spark, cfg, result.version),
+        "promoted": bool(decision and decision.promoted),
+        "reason": decision.reason if decision else "not a candidate: no gate ran",
+    }
+    write_text(spark, json.dumps(document), path)
 
 
 def record_metrics(spark: SparkSession, cfg: Config, version: int, metrics: Metrics) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -30,6 +31,14 @@ def upload(spark: SparkSession, local_file: str, path: str) -> None:
     jvm.org.apache.hadoop.fs.FileUtil.copy(
         local_system, local_path, file_system, hadoop_path, False, True, spark.sparkContext._jsc.hadoopConfiguration()
     )
+
+
+def write_text(spark: SparkSession, text: str, path: str) -> None:
+    """Writes text (UTF-8) to a file at path, on any file system (replacing a file there)."""
+    with tempfile.TemporaryDirectory(prefix="stacktags-text-") as local:
+        name = str(Path(local, Path(path).name or "file"))
+        Path(name).write_text(text, encoding="utf-8")
+        upload(spark, name, path)
 
 
 def download(spark: SparkSession, path: str, local_file: str) -> None:

@@ -2,10 +2,12 @@
 
     python -m stacktags.launch --root DIR submit JOB [--target T] [--master URL] [--dry-run] [job options]
     python -m stacktags.launch --root DIR sql [--target T] [--warehouse DIR] [spark-sql options]
+    python -m stacktags.launch --root DIR publish --target glue [--dry-run] [--set section.key=value ...]
 
-scripts/submit.sh and scripts/spark-sql call this. The jars go on the command line (--packages, or --jars from a
-bundled folder), the rest of the Spark properties into a --properties-file, and the package as a --py-files zip
-built on the fly, so the same command works in local mode and on a cluster.
+scripts/submit.sh, scripts/spark-sql and scripts/publish.sh call this. The jars go on the command line (--packages, or
+--jars from a bundled folder), the rest of the Spark properties into a --properties-file, and the package as a
+--py-files zip built on the fly, so the same command works in local mode and on a cluster. publish makes this commit's
+package the version the AWS state machine runs (stacktags.cloud.submit.publish).
 """
 
 from __future__ import annotations
@@ -92,6 +94,16 @@ def submit_to_cloud(root: Path, job: str, target: str, job_args: list[str], dry_
     return submit(root, job, target, job_args, dry_run)
 
 
+def publish_to_state_machine(root: Path, target: str, job_args: list[str], dry_run: bool) -> int:
+    if target != "glue":
+        raise UserError(f"the state machine runs Glue jobs: publish to --target glue, not {target}")
+    try:
+        from stacktags.cloud.submit import publish
+    except ModuleNotFoundError as error:
+        raise UserError(f"publish needs {error.name}, which this Python lacks: pip install -e '.[deploy]'") from error
+    return publish(root, job_args, dry_run)
+
+
 def submit_command(root: Path, job: str, target: str, master: str | None, job_args: list[str]) -> list[str]:
     script = check_job(root, job)
     cfg, job_args = config_for(root, target, job_args)
@@ -150,15 +162,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--root", required=True, type=Path, help="the project folder (holds jobs/ and conf/)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("submit", "sql"):
-        command = commands.add_parser(name, add_help=False)  # --help goes on to the job or spark-sql
+    for name in ("submit", "sql", "publish"):
+        command = commands.add_parser(name, add_help=name == "publish")  # else --help goes on to the job or spark-sql
         if name == "submit":
             command.add_argument("job", help="a file of jobs/ without .py: ingest, ...")
         command.add_argument("--target", default="local", help="conf/<target>.toml: local (default), standalone, ...")
-        command.add_argument("--master", help="override the conf's spark.master, e.g. spark://127.0.0.1:7077")
+        if name != "publish":
+            command.add_argument("--master", help="override the conf's spark.master, e.g. spark://127.0.0.1:7077")
         command.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     args, rest = parser.parse_known_args(argv)
     root = args.root.resolve()
+    if args.command == "publish":
+        sys.exit(publish_to_state_machine(root, args.target, rest, args.dry_run))
     if args.command == "submit" and args.target in CLOUD_TARGETS:
         check_job(root, args.job)
         sys.exit(submit_to_cloud(root, args.job, args.target, rest, args.dry_run))

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from stacktags.clean import CleanResult, clean
 from stacktags.config import Config
-from stacktags.evaluate import EvaluationResult, evaluate
+from stacktags.evaluate import EvaluationResult, evaluate, write_decision
 from stacktags.ingest import IngestResult, ingest
 from stacktags.model import TrainResult, train
 from stacktags.runs import recorded_run
@@ -56,9 +56,13 @@ def run_train(spark: SparkSession, cfg: Config) -> TrainResult:
     return result
 
 
-def run_evaluate(spark: SparkSession, cfg: Config, version: int | None = None) -> EvaluationResult:
+def run_evaluate(
+    spark: SparkSession, cfg: Config, version: int | None = None, decision_file: str | None = None
+) -> EvaluationResult:
     with recorded_run(spark, cfg, "evaluate") as run:
         result = evaluate(spark, cfg, version, run.run_id)
+        if decision_file:
+            write_decision(spark, cfg, result, decision_file)
         run.rows_in = int(result.metrics.overall["rows"])
         run.details = {
             "model_version": result.version,

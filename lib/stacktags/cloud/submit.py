@@ -13,8 +13,10 @@ chain only (environment, profile, instance role) and are never printed.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +224,27 @@ def follow(run: Run, timeout_seconds: float, poll_seconds: float = POLL_SECONDS)
 SECTIONS = {"glue": "glue", "emr": "emr", "emr-serverless": "emr_serverless"}
 
 
+def package_folder(root: Path, cfg: config.Config, version: str) -> Path:
+    folder = Path(cfg.get("package", "out") or root / "var" / "dist") / version
+    if not (folder / SUMS).is_file():
+        raise CloudRequestError(f"no package for {version} in {folder.parent}: run scripts/package.sh first")
+    return folder
+
+
+def upload_package(root: Path, cfg: config.Config, version: str) -> None:
+    uploaded = upload_artifacts(client(cfg, "s3"), package_folder(root, cfg, version), artifacts_of(cfg, version))
+    print(f"uploaded {len(uploaded)} changed artifacts of {version}", file=sys.stderr)
+
+
+@contextmanager
+def aws_errors(target: str):
+    """AWS's refusals and failures as one CloudRunError line, whatever AWS said."""
+    try:
+        yield
+    except (ClientError, BotoCoreError, Boto3Error) as error:
+        raise CloudRunError(f"{target}: {' '.join(str(error).split())}") from error
+
+
 def submit(root: Path, job: str, target: str, job_args: list[str], dry_run: bool) -> int:
     """Start `job` on `target` (or with dry_run print the request); the exit status."""
     cfg = target_config(root, target, job_args)
@@ -230,13 +253,47 @@ def submit(root: Path, job: str, target: str, job_args: list[str], dry_run: bool
     if dry_run:
         print(request.as_json())
         return 0
-    folder = Path(cfg.get("package", "out") or root / "var" / "dist") / version
-    if not (folder / SUMS).is_file():
-        raise CloudRequestError(f"no package for {version} in {folder.parent}: run scripts/package.sh first")
+    package_folder(root, cfg, version)
     minutes = cfg.require(SECTIONS[target], "timeout_minutes")
-    try:
-        uploaded = upload_artifacts(client(cfg, "s3"), folder, artifacts_of(cfg, version))
-        print(f"uploaded {len(uploaded)} changed artifacts of {version}", file=sys.stderr)
+    with aws_errors(target):
+        upload_package(root, cfg, version)
         return follow(start(cfg, request), 60 * minutes)
-    except (ClientError, BotoCoreError, Boto3Error) as error:
-        raise CloudRunError(f"{target}: {' '.join(str(error).split())}") from error  # one line, whatever AWS said
+
+
+# --- the version the AWS state machine runs (infra/stacktags.yaml, PipelineStateMachine) ----------------------------
+# The machine starts the Glue jobs with the arguments that name a packaged version (its job file, wheel, jar, conf
+# files, Spark properties): it reads them, for each of its jobs, from this object under [aws] artifacts.
+STATE_MACHINE_JOBS = ("ingest", "clean", "train", "evaluate", "score")
+STATE_MACHINE_ARGUMENTS = "state-machine/arguments.json"
+
+
+def state_machine_arguments(cfg: config.Config, version: str, job_args: list[str]) -> dict:
+    """{"version", "jobs": {job: the Glue run's Arguments as scripts/submit.sh JOB --target glue sends them}}. Score
+    scores the database's questions (those its model has not scored); the machine adds ingest's landing folder and
+    evaluate's decision file, which it knows."""
+    options = {"score": ["--source", cfg.table("questions_raw")]}
+    return {
+        "version": version,
+        "jobs": {
+            job: run_request("glue", cfg, job, [*job_args, *options.get(job, [])], version).params["Arguments"]
+            for job in STATE_MACHINE_JOBS
+        },
+    }
+
+
+def publish(root: Path, job_args: list[str], dry_run: bool) -> int:
+    """Make this commit's package the version the state machine runs: upload it, then write its jobs' arguments
+    (with the user's --set) to <[aws] artifacts>/state-machine/arguments.json. With dry_run, print them only."""
+    cfg = target_config(root, "glue", job_args)
+    version = package_version(root)
+    document = json.dumps(state_machine_arguments(cfg, version, job_args), indent=1)
+    if dry_run:
+        print(document)
+        return 0
+    package_folder(root, cfg, version)
+    bucket, key = s3_location(f"{cfg.require('aws', 'artifacts').rstrip('/')}/{STATE_MACHINE_ARGUMENTS}")
+    with aws_errors("glue"):
+        upload_package(root, cfg, version)
+        client(cfg, "s3").put_object(Bucket=bucket, Key=key, Body=document.encode(), ContentType="application/json")
+    print(f"the state machine runs {version} from its next execution on (s3://{bucket}/{key})")
+    return 0
