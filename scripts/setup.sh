@@ -22,4 +22,5 @@ fi
 .venv/bin/python -m stacktags.jars build --conf-file conf/local.toml >/dev/null   # var/jvm/stacktags.jar
 .venv/bin/python -m stacktags.jars resolve --conf-file conf/local.toml
 .venv/bin/python -m stacktags.jars resolve --conf-file conf/local-s3.toml   # with the S3 connector
+.venv/bin/python -m stacktags.jars resolve --conf-file conf/local-postgres.toml   # with PostgreSQL's JDBC driver
 .venv/bin/python -m stacktags.classarchive --conf-file conf/local.toml

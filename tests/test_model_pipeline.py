@@ -179,29 +179,27 @@ def test_time_based_split_trains_before_the_date_and_evaluates_from_it(spark, tr
     assert document["test_from"] == "2012-01-01" and document["overall"]["rows"] == newer > 0
 
 
-def test_the_mllib_classifier_trains_evaluates_and_scores_the_sample_as_the_lockstep_one_does(spark, warehouse):
+def test_the_mllib_classifier_trains_evaluates_and_scores_the_sample_as_the_lockstep_one_does(spark, trained):
     """train.classifier=mllib through the jobs: the same tags, metrics within a few points of the lockstep model's on
     the same test rows (both are per-tag logistic regressions of the same objective, fitted to a different depth),
-    and scoring writes the same kind of predictions."""
-    cfg = test_config(warehouse, "mllib_e2e", *TRAIN_SETTINGS)
-    run("ingest", cfg, "--source", str(SAMPLE))
-    run("clean", cfg)
-    run("train", cfg)
+    and scoring writes the same kind of predictions. The lockstep model: the module's first, of the same split."""
+    cfg = trained
     run("train", cfg, "--set", "train.classifier=mllib", "--set", "train.mllib_max_iter=50")
+    mllib = spark.table(cfg.table("models")).count()
     metrics = {}
-    for version in (1, 2):
+    for version in (1, mllib):
         run("evaluate", cfg, "--model-version", str(version))
         report = json.loads((Path(reports_dir(cfg)) / f"v{version}" / "metrics.json").read_text())
         metrics[version] = report["overall"]
         tags = classifier_of(load_model(spark, cfg, version, "score")[1])
         metrics[version]["tags"] = tags.getOrDefault(tags.tags)
-    run("score", cfg, "--source", cfg.table("questions_raw"), "--model-version", "2")
-    assert metrics[1]["tags"] == metrics[2]["tags"]
-    assert metrics[1]["rows"] == metrics[2]["rows"]
+    run("score", cfg, "--source", cfg.table("questions_raw"), "--model-version", str(mllib))
+    assert metrics[1]["tags"] == metrics[mllib]["tags"]
+    assert metrics[1]["rows"] == metrics[mllib]["rows"]
     for name in ("micro_f1", "p_at_1"):
-        assert abs(metrics[1][name] - metrics[2][name]) < 0.03, name
-    assert abs(metrics[1]["macro_f1"] - metrics[2]["macro_f1"]) < 0.06
-    predictions = spark.table(cfg.table("predictions")).where("model_version = 2")
+        assert abs(metrics[1][name] - metrics[mllib][name]) < 0.03, name
+    assert abs(metrics[1]["macro_f1"] - metrics[mllib]["macro_f1"]) < 0.06
+    predictions = spark.table(cfg.table("predictions")).where(f"model_version = {mllib}")
     assert predictions.count() == 2000 and predictions.where(F.size("tags") == 0).count() == 0
 
 

@@ -51,6 +51,8 @@ class ConfigError(UserError, ValueError):
 # properties (spark.*), passed to Spark as they are.
 SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "catalog": {"database": str, "warehouse": str, "metastore": str, "metastore_dir": str},
+    # [catalog] metastore = "postgresql": the metastore's database (stacktags.metastore runs a server for it)
+    "metastore": {"host": str, "port": int, "database": str, "user": str, "data_dir": str},
     "jars": {"project": str, "packages": list, "exclude": list, "dir": str, "resolved": str},
     "submit": {"python": str},
     "jvm": {"log_config": str, "class_archive": str},
@@ -98,7 +100,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "emr_serverless": {"application_id": str, "execution_role": str, "release_label": str, "timeout_minutes": int},
 }
 CHOICES = {
-    ("catalog", "metastore"): ("embedded", "external"),
+    ("catalog", "metastore"): ("embedded", "postgresql", "external"),
     ("train", "classifier"): ("lockstep", "mllib"),
     ("emr", "action_on_failure"): ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"),
 }
@@ -123,6 +125,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("registry", "micro_f1_tolerance"): (0, 1),
     ("registry", "p_at_1_tolerance"): (0, 1),
     ("registry", "macro_f1_tolerance"): (0, 1),
+    ("metastore", "port"): (1, 65535),
     ("glue", "workers"): (2, None),
     ("glue", "timeout_minutes"): (1, None),
 }
@@ -238,12 +241,16 @@ class Config:
         return f"{self.database}.{name}"
 
 
+# The file names of PostgreSQL's JDBC driver: as Spark's resolver (Ivy) names it, and as Maven does (a bundle folder).
+JDBC_DRIVER_JARS = ("org.postgresql_postgresql-", "postgresql-")
+
 # The settings that name a file or folder. A relative path is relative to the folder of the conf file that sets it,
 # or to the current directory when --set or --warehouse gives it.
 PATH_SETTINGS = frozenset(
     {
         ("catalog", "warehouse"),
         ("catalog", "metastore_dir"),
+        ("metastore", "data_dir"),
         ("jars", "dir"),
         ("jars", "project"),
         ("jars", "resolved"),
@@ -372,6 +379,22 @@ def spark_properties(cfg: Config) -> dict[str, str]:
     Used by the session factory, by scripts/submit.sh (as --properties-file) and by scripts/spark-sql, so a job and
     a SQL shell see the same catalog, warehouse and Delta settings.
     """
+    props = _catalog_and_jar_properties(cfg)
+    if cfg.get("catalog", "metastore") == "postgresql":
+        # The metastore client finds its JDBC driver through java.sql.DriverManager, which sees the JVM's class path,
+        # not the jars Spark adds at run time
+        drivers = [jar for jar in props.get("spark.jars", "").split(",") if Path(jar).name.startswith(JDBC_DRIVER_JARS)]
+        if not drivers:
+            raise ConfigError(
+                f"{cfg.path}: the PostgreSQL metastore needs its JDBC driver's jar (org.postgresql:postgresql in "
+                "[jars] packages, resolved by scripts/setup.sh, or in [jars] dir)"
+            )
+        class_path = props.get("spark.driver.extraClassPath")
+        props["spark.driver.extraClassPath"] = ":".join([*([class_path] if class_path else []), *drivers])
+    return props
+
+
+def _catalog_and_jar_properties(cfg: Config) -> dict[str, str]:
     props = {key: _spark_value(value) for key, value in cfg.section("spark").items()}
     props["spark.sql.extensions"] = DELTA_EXTENSION
     props["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
@@ -389,6 +412,22 @@ def spark_properties(cfg: Config) -> dict[str, str]:
         derby_home = f"-Dderby.system.home={folder}"  # keeps derby.log out of the cwd
         java_options = props.get("spark.driver.extraJavaOptions", "")
         props["spark.driver.extraJavaOptions"] = f"{java_options} {derby_home}".strip()
+    elif cfg.get("catalog", "metastore") == "postgresql":
+        # Hive's metastore tables in a PostgreSQL database, made by the metastore client on first use; passwords, when
+        # the server asks for one, from the user's ~/.pgpass (the JDBC driver reads it), never from a conf file
+        props |= {
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:postgresql://{cfg.require('metastore', 'host')}:{cfg.require('metastore', 'port')}/"
+                f"{cfg.require('metastore', 'database')}"
+            ),
+            "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+            "spark.hadoop.javax.jdo.option.ConnectionUserName": cfg.require("metastore", "user"),
+            "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
+            "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
+            "spark.hadoop.datanucleus.schema.autoCreateColumns": "true",
+            "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false",
+            "spark.hadoop.hive.metastore.schema.verification": "false",
+        }
     driver_options = []
     if cfg.get("jvm", "log_config"):  # a system property, not SPARK_CONF_DIR: a class path folder with files in it
         driver_options.append(f"-Dlog4j2.configurationFile={cfg.get('jvm', 'log_config')}")  # rules out the archive
