@@ -3,7 +3,11 @@
 import csv
 import importlib.util
 import logging
+import os
+import signal
+import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -109,3 +113,23 @@ def aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+def killed_when(command: list[str], condition, seconds: float = 300, **popen) -> None:
+    """Run a command in a process group of its own and kill the whole group with SIGKILL (kill -9: no cleanup, no
+    shutdown hook) as soon as `condition()` holds, checked every 20 ms. Fails when the command ends first."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **popen
+    )
+    deadline = time.monotonic() + seconds
+    try:
+        while not condition():
+            if process.poll() is not None:
+                raise AssertionError(f"ended before it could be killed:\n{process.stdout.read()[-3000:]}")
+            assert time.monotonic() < deadline, f"the kill's condition did not hold within {seconds} s"
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stdout.close()

@@ -1,6 +1,7 @@
 """The PostgreSQL metastore (conf/local-postgres.toml, scripts/metastore.sh) with several Spark processes on one
-warehouse, as users run them: two jobs writing different tables at once, then a spark-sql query that answers while a
-job writes. The server is Debian's PostgreSQL, started by the script on a free port of 127.0.0.1 and stopped after."""
+warehouse, as users run them: an ingest killed with kill -9 and run again, then two jobs writing different tables and
+a spark-sql query that answers while they write, all at once. The server is Debian's PostgreSQL, started by the script
+on a free port of 127.0.0.1 and stopped after."""
 
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, killed_when
 from deltalake import DeltaTable
 from test_processes import free_port
 
@@ -60,8 +61,15 @@ def finished(process: subprocess.Popen) -> tuple[int, str, str]:
 
 def test_two_jobs_write_at_once_and_spark_sql_answers_while_they_write(settings):
     warehouse = settings[settings.index("--warehouse") + 1]
+    # an ingest killed with kill -9 while it writes its first table (its data written, not yet committed), then run
+    # again: the exact counts, as from one uninterrupted run
+    ingest = [str(ROOT / "scripts" / "submit.sh"), "ingest", "--target", "local-postgres", *settings]
+    questions = Path(warehouse) / "stackoverflow.db" / "questions_raw"
+    killed_when([*ingest, "--source", str(SAMPLE)], lambda: any(questions.glob("*.parquet")))
     status, out, err = finished(submit("ingest", settings, "--source", str(SAMPLE), background=True))
     assert status == 0, err[-3000:]
+    assert "total               9663      9663         0" in out
+    assert "files: 0 loaded" not in out  # the killed run had not recorded them all: loaded again
 
     # at once: clean writes questions_clean, ingest writes another database's tables, and a new spark-sql process
     # queries the first ingest's table; with the embedded Derby metastore, only the first of them could start

@@ -1,13 +1,16 @@
 """The whole pipeline with its warehouse on S3 (s3a://, Hadoop's S3 connector, conf/local-s3.toml) against a moto
-server the tests start on 127.0.0.1: tables, models and reports written there, read back by another process, and a
-rerun of ingest that commits nothing."""
+server the tests start on 127.0.0.1: tables, models and reports written there, read back by another process, a score
+killed with kill -9 and run again, and a rerun of ingest that commits nothing."""
 
+import csv
+import itertools
 import os
 import subprocess
+from pathlib import Path
 
 import boto3
 import pytest
-from conftest import MOTO_SECRET, ROOT, SAMPLE
+from conftest import MOTO_SECRET, ROOT, SAMPLE, killed_when
 from deltalake import DeltaTable
 
 pytestmark = pytest.mark.jvm  # the jobs run in processes of their own, with the S3 connector's jars
@@ -50,8 +53,8 @@ def s3_warehouse(moto_endpoint, tmp_path_factory):
     return arguments, storage
 
 
-def run(script, *arguments):
-    """One of the project's scripts, with the moto server's credentials only; its output, checked for a secret."""
+def moto_environment() -> dict[str, str]:
+    """This process's environment with the moto server's credentials only."""
     environment = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "local-test-key",
@@ -60,11 +63,16 @@ def run(script, *arguments):
     }
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         environment.pop(name, None)
+    return environment
+
+
+def run(script, *arguments):
+    """One of the project's scripts, with the moto server's credentials only; its output, checked for a secret."""
     result = subprocess.run(
         [ROOT / "scripts" / script, *arguments],
         capture_output=True,
         text=True,
-        env=environment,
+        env=moto_environment(),
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -80,14 +88,28 @@ def table(storage, name):
     return DeltaTable(f"s3://{BUCKET}/warehouse/stackoverflow.db/{name}", storage_options=storage)
 
 
-def test_the_pipeline_writes_its_tables_models_and_reports_to_s3_and_a_rerun_commits_nothing(s3_warehouse):
+def first_questions(folder: Path, count: int) -> Path:
+    """A StackSample folder with the sample's first `count` questions."""
+    with (SAMPLE / "Questions.csv").open(newline="", encoding="utf-8") as source:
+        rows = list(itertools.islice(csv.reader(source), count + 1))  # with the header
+    folder.mkdir()
+    with (folder / "Questions.csv").open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    return folder
+
+
+def test_the_pipeline_writes_its_tables_models_and_reports_to_s3_and_a_rerun_commits_nothing(s3_warehouse, tmp_path):
+    """The whole pipeline (scoring the first 100 questions), then a score of the others killed with kill -9 while it
+    writes, and run again: every question scored once; then an ingest of the same files commits nothing."""
     arguments, storage = s3_warehouse
-    result = submit("pipeline", arguments, "--source", str(SAMPLE))
-    assert "predictions: 2000 questions scored with model 1" in result.stdout
+    result = submit(
+        "pipeline", arguments, "--source", str(SAMPLE), "--score-source", str(first_questions(tmp_path / "first", 100))
+    )
+    assert "predictions: 100 questions scored with model 1" in result.stdout
     assert "WARN" not in result.stderr
     # read back by another reader (delta-rs, in this process)
     assert table(storage, "questions_raw").to_pyarrow_table().num_rows == 2000
-    assert table(storage, "predictions").to_pyarrow_table().num_rows == 2000
+    assert table(storage, "predictions").to_pyarrow_table().num_rows == 100
     objects = boto3.client(
         "s3",
         region_name="us-east-1",
@@ -107,6 +129,23 @@ def test_the_pipeline_writes_its_tables_models_and_reports_to_s3_and_a_rerun_com
     history = run("spark-sql", *arguments, "-e", "DESCRIBE HISTORY questions_clean").stdout
     header, *commits = [line.split("\t") for line in history.strip().splitlines()]
     assert [commit[header.index("version")] for commit in commits] == ["0"], history
+
+    predictions = "warehouse/stackoverflow.db/predictions/"
+    committed = table(storage, "predictions").version()
+
+    def data_written():  # a data file of the new scores, which the commit that follows would add
+        listed = objects.list_objects_v2(Bucket=BUCKET, Prefix=predictions)["Contents"]
+        return len([o for o in listed if o["Key"].endswith(".parquet")]) > len(
+            table(storage, "predictions").file_uris()
+        )
+
+    score = [ROOT / "scripts" / "submit.sh", "score", *arguments, *QUICK, "--source", "stackoverflow.questions_raw"]
+    killed_when(score, data_written, env=moto_environment())
+    assert table(storage, "predictions").version() in (committed, committed + 1)  # a commit is whole, or absent
+    submit("score", arguments, "--source", "stackoverflow.questions_raw")
+    scored = table(storage, "predictions").to_pyarrow_table(columns=["Id", "model_version"])
+    assert scored.num_rows == 2000 and len(set(scored.column("Id").to_pylist())) == 2000
+
     versions = {name: table(storage, name).version() for name in ("questions_raw", "tags_raw", "answers_raw")}
     submit("ingest", arguments, "--source", str(SAMPLE))
     assert {name: table(storage, name).version() for name in versions} == versions
