@@ -2,8 +2,9 @@
 # Check the CloudFormation templates in infra/ with cfn-lint (AWS's resource schemas and rules) and checkov (security
 # policies), and the state machine's definition with asl-validator (npm; transitions, paths, field types), all pinned,
 # in a folder of their own, .venv-infra: checkov's many requirements would clash with the project's pins in .venv
-# (boto3, moto). Made on the first run and again when the pins change; later runs need no network. checkov runs with --skip-download so that it calls nothing. Any finding of either tool fails the run: a rule
-# or check that a template does not follow is skipped in the template itself, beside the reason.
+# (boto3, moto). Made on the first run and again when the pins change; later runs need no network. checkov runs with
+# --skip-download so that it calls nothing. Any finding of any of them fails the run: a rule or check that a template
+# does not follow is skipped in the template itself, beside the reason.
 # Usage: scripts/lint-infra.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -118,18 +119,17 @@ def aws_credentials(monkeypatch):
 def killed_when(command: list[str], condition, seconds: float = 300, **popen) -> None:
     """Run a command in a process group of its own and kill the whole group with SIGKILL (kill -9: no cleanup, no
     shutdown hook) as soon as `condition()` holds, checked every 20 ms. Fails when the command ends first."""
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **popen
-    )
-    deadline = time.monotonic() + seconds
-    try:
-        while not condition():
-            if process.poll() is not None:
-                raise AssertionError(f"ended before it could be killed:\n{process.stdout.read()[-3000:]}")
-            assert time.monotonic() < deadline, f"the kill's condition did not hold within {seconds} s"
-            time.sleep(0.02)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        process.stdout.close()
+    with tempfile.TemporaryFile(mode="w+") as output:  # a file, not a pipe: a full pipe would stall the command
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, **popen)
+        deadline = time.monotonic() + seconds
+        try:
+            while not condition():
+                if process.poll() is not None:
+                    output.seek(0)
+                    raise AssertionError(f"ended before it could be killed:\n{output.read()[-3000:]}")
+                assert time.monotonic() < deadline, f"the kill's condition did not hold within {seconds} s"
+                time.sleep(0.02)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -54,6 +54,11 @@ def submit(job: str, settings: list[str], *more: str, background: bool = False):
     return script("submit.sh", job, "--target", "local-postgres", *settings, *more, background=background)
 
 
+def failure(stderr: str) -> str:
+    """A failed job's error lines, without the stack frames around them."""
+    return "\n".join(line for line in stderr.splitlines() if "Exception" in line or "error" in line)[-3000:]
+
+
 def finished(process: subprocess.Popen) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=600)
     return process.returncode, out, err
@@ -67,7 +72,7 @@ def test_two_jobs_write_at_once_and_spark_sql_answers_while_they_write(settings)
     questions = Path(warehouse) / "stackoverflow.db" / "questions_raw"
     killed_when([*ingest, "--source", str(SAMPLE)], lambda: any(questions.glob("*.parquet")))
     status, out, err = finished(submit("ingest", settings, "--source", str(SAMPLE), background=True))
-    assert status == 0, err[-3000:]
+    assert status == 0, failure(err)
     assert "total               9663      9663         0" in out
     assert "files: 0 loaded" not in out  # the killed run had not recorded them all: loaded again
 
@@ -77,12 +82,12 @@ def test_two_jobs_write_at_once_and_spark_sql_answers_while_they_write(settings)
     ingest = submit("ingest", settings, "--database", "second", "--source", str(SAMPLE), background=True)
     query = script("spark-sql", "--target", "local-postgres", *settings, "-e", "SELECT count(*) FROM questions_raw")
     jobs_were_running = clean.poll() is None and ingest.poll() is None
-    assert query.returncode == 0, query.stderr[-3000:]
+    assert query.returncode == 0, failure(query.stderr)
     assert query.stdout.split() == ["count(1)", "2000"]
     assert jobs_were_running, "a job ended before the query: the test proved nothing, give the jobs more to do"
     for process, line in ((clean, "questions_clean: 2000 rows"), (ingest, "total               9663      9663")):
         status, out, err = finished(process)
-        assert status == 0, err[-3000:]
+        assert status == 0, failure(err)
         assert line in out
     jobs = {
         database: sorted(
@@ -105,6 +110,15 @@ def test_the_conf_names_the_jdbc_driver_and_no_password():
     )
     assert "org.postgresql_postgresql-" in props["spark.driver.extraClassPath"]
     assert not [key for key in props if "password" in key.lower()]
+
+
+@pytest.mark.parametrize("name", ["Metastore", "a-b", "x'; DROP DATABASE y; --", "db?user=admin"])
+def test_metastore_names_are_plain_identifiers(name):
+    cfg = config.load(CONF, settings=[f'metastore.database="{name}"'])
+    with pytest.raises(config.ConfigError, match="lower-case letters, digits and _ only"):
+        config.spark_properties(cfg)
+    with pytest.raises(config.ConfigError, match="lower-case letters"):
+        metastore.settings(cfg)
 
 
 def test_a_conf_without_the_postgresql_metastore_has_no_server_to_run():

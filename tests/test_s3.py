@@ -131,7 +131,6 @@ def test_the_pipeline_writes_its_tables_models_and_reports_to_s3_and_a_rerun_com
     assert [commit[header.index("version")] for commit in commits] == ["0"], history
 
     predictions = "warehouse/stackoverflow.db/predictions/"
-    committed = table(storage, "predictions").version()
 
     def data_written():  # a data file of the new scores, which the commit that follows would add
         listed = objects.list_objects_v2(Bucket=BUCKET, Prefix=predictions)["Contents"]
@@ -141,7 +140,6 @@ def test_the_pipeline_writes_its_tables_models_and_reports_to_s3_and_a_rerun_com
 
     score = [ROOT / "scripts" / "submit.sh", "score", *arguments, *QUICK, "--source", "stackoverflow.questions_raw"]
     killed_when(score, data_written, env=moto_environment())
-    assert table(storage, "predictions").version() in (committed, committed + 1)  # a commit is whole, or absent
     submit("score", arguments, "--source", "stackoverflow.questions_raw")
     scored = table(storage, "predictions").to_pyarrow_table(columns=["Id", "model_version"])
     assert scored.num_rows == 2000 and len(set(scored.column("Id").to_pylist())) == 2000

@@ -50,3 +50,15 @@ def test_writes_that_create_or_replace_count_their_rows_even_when_empty(spark, f
     empty = fresh_cfg().table("created_empty")
     assert tables.upsert(spark, spark.range(0).withColumnRenamed("id", "Id"), empty, ["Id"]).inserted == 0
     assert tables.upsert(spark, spark.range(3).withColumnRenamed("id", "Id"), empty, ["Id"]).inserted == 3
+
+
+def test_a_first_write_killed_before_its_commit_does_not_stop_the_next_from_creating_the_table(spark, fresh_cfg):
+    """What kill -9 leaves during a table's first write: data files in its place, no Delta log. The rerun creates the
+    table there, with its own rows only (Delta alone would refuse a location that is not empty)."""
+    cfg = fresh_cfg()
+    location = spark.catalog.getDatabase(cfg.database).locationUri.removeprefix("file:")
+    spark.range(5).write.parquet(f"{location}/killed")  # the killed write's files, never committed
+    spark.range(5).write.parquet(f"{location}/killed_too")
+    assert append_counted(spark, spark.range(3), cfg.table("killed")) == 3
+    tables.append(spark.range(2), cfg.table("killed_too"))
+    assert spark.table(cfg.table("killed")).count() == 3 and spark.table(cfg.table("killed_too")).count() == 2

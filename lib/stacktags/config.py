@@ -14,6 +14,7 @@ import copy
 import difflib
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -373,6 +374,16 @@ def embedded_metastore_dir(cfg: Config) -> str:
     return cfg.warehouse.removeprefix("file:")
 
 
+def metastore_names(cfg: Config) -> tuple[str, str]:
+    """[metastore] database and user, checked to be plain SQL identifiers: they stand in SQL and a JDBC URL as they
+    are."""
+    names = (cfg.require("metastore", "database"), cfg.require("metastore", "user"))
+    for key, name in zip(("database", "user"), names, strict=True):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise ConfigError(f"{cfg.path}: [metastore] {key} {name!r}: lower-case letters, digits and _ only")
+    return names
+
+
 def spark_properties(cfg: Config) -> dict[str, str]:
     """Every Spark property a stacktags session needs, derived from the config in one place.
 
@@ -413,15 +424,15 @@ def _catalog_and_jar_properties(cfg: Config) -> dict[str, str]:
         java_options = props.get("spark.driver.extraJavaOptions", "")
         props["spark.driver.extraJavaOptions"] = f"{java_options} {derby_home}".strip()
     elif cfg.get("catalog", "metastore") == "postgresql":
-        # Hive's metastore tables in a PostgreSQL database, made by the metastore client on first use; passwords, when
-        # the server asks for one, from the user's ~/.pgpass (the JDBC driver reads it), never from a conf file
+        # Hive's metastore tables in a PostgreSQL database, made by the metastore client on first use (no password:
+        # stacktags.metastore's server lets this machine's connections in as the metastore's user)
+        database, user = metastore_names(cfg)
         props |= {
             "spark.hadoop.javax.jdo.option.ConnectionURL": (
-                f"jdbc:postgresql://{cfg.require('metastore', 'host')}:{cfg.require('metastore', 'port')}/"
-                f"{cfg.require('metastore', 'database')}"
+                f"jdbc:postgresql://{cfg.require('metastore', 'host')}:{cfg.require('metastore', 'port')}/{database}"
             ),
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
-            "spark.hadoop.javax.jdo.option.ConnectionUserName": cfg.require("metastore", "user"),
+            "spark.hadoop.javax.jdo.option.ConnectionUserName": user,
             "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
             "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
             "spark.hadoop.datanucleus.schema.autoCreateColumns": "true",

@@ -166,8 +166,10 @@ def main(argv: list[str] | None = None) -> None:
         command = commands.add_parser(name, add_help=name == "publish")  # else --help goes on to the job or spark-sql
         if name == "submit":
             command.add_argument("job", help="a file of jobs/ without .py: ingest, ...")
-        command.add_argument("--target", default="local", help="conf/<target>.toml: local (default), standalone, ...")
-        if name != "publish":
+        if name == "publish":
+            command.add_argument("--target", default="glue", help="glue (the default, the state machine's jobs)")
+        else:
+            command.add_argument("--target", default="local", help="conf/<target>.toml: local (default), ...")
             command.add_argument("--master", help="override the conf's spark.master, e.g. spark://127.0.0.1:7077")
         command.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     args, rest = parser.parse_known_args(argv)

@@ -5,9 +5,11 @@ spark-sql shell while a job writes, two jobs on different tables): the embedded 
 
 It runs Debian's PostgreSQL (`apt-get install postgresql`; its binaries under /usr/lib/postgresql/<major>/bin) on a
 data folder of the project ([metastore] data_dir), listening on [metastore] host and port only, with the metastore's
-database and user ([metastore] database, user) made on the first start. Connections from this machine are trusted
-(no password), as the embedded Derby metastore is open to whoever reads its folder. PostgreSQL refuses to run as
-root: run as root, the server runs as the system's `postgres` user, which then owns the data folder.
+database and user ([metastore] database, user) made on the first start. Over TCP, the metastore's user (not a
+superuser: it owns its database and nothing else) connects from this machine without a password, as every local
+Spark process must; so any account of this machine may read and change the catalog (not the tables' files). Run it on
+a machine of your own; a shared metastore belongs on a server with passwords. PostgreSQL refuses to run as root: run
+as root, the server runs as the system's `postgres` user, which then owns the data folder.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from stacktags.errors import UserError
 
 POSTGRES_HOMES = "/usr/lib/postgresql"
 SERVER_USER = "postgres"  # the system user a server started by root runs as
+SUPERUSER = "stacktags_admin"  # the server's superuser: through the Unix socket only
 
 
 class MetastoreError(UserError):
@@ -49,17 +52,23 @@ def as_server_user(command: list[str]) -> list[str]:
 def run(command: list[str], what: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise MetastoreError(f"{what} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise MetastoreError(f"{what} failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
     return done.stdout
 
 
 def settings(cfg: config.Config) -> dict:
     if cfg.get("catalog", "metastore") != "postgresql":
         raise MetastoreError(f'{cfg.path}: [catalog] metastore is not "postgresql": no server to run for it')
-    return {key: cfg.require("metastore", key) for key in ("host", "port", "database", "user", "data_dir")}
+    config.metastore_names(cfg)  # names that may stand in SQL and a JDBC URL as they are
+    keys = ("host", "port", "database", "user", "data_dir")
+    return {key: cfg.require("metastore", key) for key in keys}
 
 
 def start(cfg: config.Config) -> str:
+    """Start the server (made on first use: over TCP only the metastore's user reaches its database; the superuser
+    only connects through the server's Unix socket, in its data folder, which only the server's user may enter); make
+    sure the metastore's user and database exist."""
     s = settings(cfg)
     bin_dir, data = server_bin(), Path(s["data_dir"])
     if not (data / "PG_VERSION").is_file():
@@ -71,20 +80,28 @@ def start(cfg: config.Config) -> str:
                     f"PostgreSQL runs as the {SERVER_USER} user here (root may not run it), and that user cannot "
                     f"reach {data}: set [metastore] data_dir to a folder it can reach (/var/tmp/stacktags-metastore)"
                 )
-        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", s["user"], "--auth=trust", "-E", "UTF8"]
-        run(as_server_user([*initdb, "--no-instructions"]), "initdb")
-    if status(cfg).startswith("running"):
-        return status(cfg)
-    options = f"-h {s['host']} -p {s['port']} -k {data.resolve()}"  # its Unix socket in its own folder
-    start_server = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-o", options, "-w"]
-    done = subprocess.run(as_server_user([*start_server, "start"]), capture_output=True, text=True)
-    if done.returncode != 0:
-        log = (data / "server.log").read_text(errors="replace").strip().splitlines()
-        raise MetastoreError(f"PostgreSQL did not start on {s['host']}:{s['port']}: {log[-1] if log else done.stderr}")
-    psql = [str(bin_dir / "psql"), "-h", s["host"], "-p", str(s["port"]), "-U", s["user"], "-d", "postgres", "-tAc"]
-    exists = run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{s['database']}'"], "psql")
-    if not exists.strip():
-        run([*psql, f'CREATE DATABASE "{s["database"]}"'], "CREATE DATABASE")
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8", "--no-instructions"]
+        run(as_server_user([*initdb, "--auth-local=trust", "--auth-host=reject"]), "initdb")
+        # TCP from this machine: the metastore's user to its database, no other
+        rules = data / "pg_hba.conf"  # rewritten in place: its owner stays the server's user
+        rules.write_text(f'host "{s["database"]}" "{s["user"]}" samehost trust\n' + rules.read_text())
+    if not status(cfg).startswith("running"):
+        options = f"-h {s['host']} -p {s['port']} -k {data.resolve()}"  # its Unix socket in its own folder
+        log = data / "server.log"
+        start_server = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]
+        done = subprocess.run(as_server_user(start_server), capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+            reason = lines[-1] if lines else done.stderr.strip()
+            raise MetastoreError(f"PostgreSQL did not start on {s['host']}:{s['port']}: {reason}")
+    psql = [str(bin_dir / "psql"), "-h", str(data.resolve()), "-p", str(s["port"]), "-U", SUPERUSER, "-d", "postgres"]
+    role, database = s["user"], s["database"]  # checked names (config.metastore_names)
+    roles = run(as_server_user([*psql, "-tAc", f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"]), "psql")
+    if not roles.strip():
+        run(as_server_user([*psql, "-qc", f'CREATE ROLE "{role}" LOGIN']), "CREATE ROLE")
+    databases = run(as_server_user([*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"]), "psql")
+    if not databases.strip():
+        run(as_server_user([*psql, "-qc", f'CREATE DATABASE "{database}" OWNER "{role}"']), "CREATE DATABASE")
     return status(cfg)
 
 

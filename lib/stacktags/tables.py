@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -10,7 +11,9 @@ from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
 from stacktags.errors import UserError
+from stacktags.files import hadoop_file
 
+log = logging.getLogger(__name__)
 HISTORY_SEARCHED = 100  # commits searched for one's own write: concurrent writers do not make that many at once
 
 
@@ -76,7 +79,21 @@ def replace(spark: SparkSession, source: DataFrame, table: str) -> WriteCounts:
 
 def append(source: DataFrame, table: str) -> None:
     """Append to a Delta table, creating it on the first write."""
+    if not source.sparkSession.catalog.tableExists(table):
+        remove_uncommitted_first_write(source.sparkSession, table)
     source.write.format("delta").mode("append").saveAsTable(table)
+
+
+def remove_uncommitted_first_write(spark: SparkSession, table: str) -> None:
+    """Before a table is created: remove what a write that was to create it left in its place without committing (a
+    job killed mid-write: data files, no Delta log). Delta refuses to create a table over a folder that is not empty,
+    so the rerun of a job killed during its first write would otherwise fail, where it must converge."""
+    database, _, name = table.rpartition(".")
+    location = spark.catalog.getDatabase(database or spark.catalog.currentDatabase()).locationUri
+    file_system, folder = hadoop_file(spark, f"{location.rstrip('/')}/{name.lower()}")
+    if file_system.exists(folder) and not file_system.exists(folder.suffix("/_delta_log")):
+        log.warning("%s: removing %s, left by a write that was killed before its first commit", table, folder)
+        file_system.delete(folder, True)
 
 
 def append_counted(spark: SparkSession, source: DataFrame, table: str) -> int:
@@ -90,6 +107,8 @@ def saved_row_count(spark: SparkSession, writer: DataFrameWriter, table: str) ->
     writer's commit is never counted; a write that creates the table is its version 0 (Delta keeps no userMetadata
     for CREATE TABLE AS SELECT, but does for an append and for CREATE OR REPLACE)."""
     creates = not spark.catalog.tableExists(table)
+    if creates:
+        remove_uncommitted_first_write(spark, table)
     tag = f"stacktags-write-{uuid.uuid4().hex}"
     writer.option("userMetadata", tag).saveAsTable(table)
     mine = F.col("userMetadata") == tag

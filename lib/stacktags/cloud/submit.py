@@ -231,8 +231,8 @@ def package_folder(root: Path, cfg: config.Config, version: str) -> Path:
     return folder
 
 
-def upload_package(root: Path, cfg: config.Config, version: str) -> None:
-    uploaded = upload_artifacts(client(cfg, "s3"), package_folder(root, cfg, version), artifacts_of(cfg, version))
+def upload_package(cfg: config.Config, folder: Path, version: str) -> None:
+    uploaded = upload_artifacts(client(cfg, "s3"), folder, artifacts_of(cfg, version))
     print(f"uploaded {len(uploaded)} changed artifacts of {version}", file=sys.stderr)
 
 
@@ -253,10 +253,10 @@ def submit(root: Path, job: str, target: str, job_args: list[str], dry_run: bool
     if dry_run:
         print(request.as_json())
         return 0
-    package_folder(root, cfg, version)
+    folder = package_folder(root, cfg, version)  # before any call to AWS
     minutes = cfg.require(SECTIONS[target], "timeout_minutes")
     with aws_errors(target):
-        upload_package(root, cfg, version)
+        upload_package(cfg, folder, version)
         return follow(start(cfg, request), 60 * minutes)
 
 
@@ -290,10 +290,10 @@ def publish(root: Path, job_args: list[str], dry_run: bool) -> int:
     if dry_run:
         print(document)
         return 0
-    package_folder(root, cfg, version)
+    folder = package_folder(root, cfg, version)  # before any call to AWS
     bucket, key = s3_location(f"{cfg.require('aws', 'artifacts').rstrip('/')}/{STATE_MACHINE_ARGUMENTS}")
     with aws_errors("glue"):
-        upload_package(root, cfg, version)
+        upload_package(cfg, folder, version)
         client(cfg, "s3").put_object(Bucket=bucket, Key=key, Body=document.encode(), ContentType="application/json")
     print(f"the state machine runs {version} from its next execution on (s3://{bucket}/{key})")
     return 0
