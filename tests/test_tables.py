@@ -1,5 +1,7 @@
 """Delta table helpers, on tables in a fresh database."""
 
+from pathlib import Path
+
 from stacktags import tables
 from stacktags.tables import append_counted
 
@@ -59,6 +61,7 @@ def test_a_first_write_killed_before_its_commit_does_not_stop_the_next_from_crea
     location = spark.catalog.getDatabase(cfg.database).locationUri.removeprefix("file:")
     spark.range(5).write.parquet(f"{location}/killed")  # the killed write's files, never committed
     spark.range(5).write.parquet(f"{location}/killed_too")
+    Path(location, "killed_too", "_delta_log").mkdir()  # Delta makes the log's folder before its first commit
     assert append_counted(spark, spark.range(3), cfg.table("killed")) == 3
     tables.append(spark.range(2), cfg.table("killed_too"))
     assert spark.table(cfg.table("killed")).count() == 3 and spark.table(cfg.table("killed_too")).count() == 2

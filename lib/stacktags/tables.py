@@ -87,11 +87,12 @@ def append(source: DataFrame, table: str) -> None:
 def remove_uncommitted_first_write(spark: SparkSession, table: str) -> None:
     """Before a table is created: remove what a write that was to create it left in its place without committing (a
     job killed mid-write: data files, no Delta log). Delta refuses to create a table over a folder that is not empty,
-    so the rerun of a job killed during its first write would otherwise fail, where it must converge."""
+    so the rerun of a job killed during its first write would otherwise fail, where it must converge. The folder may
+    hold an empty _delta_log: Delta makes it before the first commit."""
     database, _, name = table.rpartition(".")
     location = spark.catalog.getDatabase(database or spark.catalog.currentDatabase()).locationUri
     file_system, folder = hadoop_file(spark, f"{location.rstrip('/')}/{name.lower()}")
-    if file_system.exists(folder) and not file_system.exists(folder.suffix("/_delta_log")):
+    if file_system.exists(folder) and not DeltaTable.isDeltaTable(spark, folder.toString()):  # no commit in its log
         log.warning("%s: removing %s, left by a write that was killed before its first commit", table, folder)
         file_system.delete(folder, True)
 
