@@ -41,6 +41,14 @@ def write_text(spark: SparkSession, text: str, path: str) -> None:
         upload(spark, name, path)
 
 
+def read_text(spark: SparkSession, path: str) -> str:
+    """The text (UTF-8) of the file at path, on any file system."""
+    with tempfile.TemporaryDirectory(prefix="stacktags-text-") as local:
+        name = str(Path(local, "file"))
+        download(spark, path, name)
+        return Path(name).read_text(encoding="utf-8")
+
+
 def download(spark: SparkSession, path: str, local_file: str) -> None:
     """Copies the file at path to the driver's disk (checked against its checksum file, when it has one)."""
     file_system, hadoop_path = hadoop_file(spark, path)

@@ -24,6 +24,7 @@ from stacktags.clean import SILVER_TABLE, in_split
 from stacktags.config import Config
 from stacktags.errors import ModelMismatchError
 from stacktags.features import feature_stages
+from stacktags.monitoring.profile import PROFILES_TABLE, reference_profile, save_profile
 from stacktags.multilabel import MultilabelLogisticModel, MultilabelLogisticRegression
 from stacktags.packing import has_any_of
 from stacktags.persistence import UnknownStageError, load_stage
@@ -193,9 +194,15 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
     has_model_tag = has_any_of("tags", tags)
     validation = rows.where(~F.col("_train") & has_model_tag).select(*columns)
     log.info("fitted %d tags in %.0f s; tuning thresholds", len(tags), time.monotonic() - started)
-    classifier.setThresholds(tune_thresholds(predictor, validation))
+    thresholds = tune_thresholds(predictor, validation)
+    classifier.setThresholds(thresholds)
     fit_seconds = time.monotonic() - started
     train_rows = training.where(has_model_tag).count()
+    # what the monitor compares scoring batches with: every validation row, as a batch holds questions without
+    # any of the model's tags too
+    profile = reference_profile(
+        version, predictor, rows.where(~F.col("_train")).select(*columns), training, tags, thresholds
+    )
     rows.unpersist()
 
     model = PipelineModel(stages=[text_preparation(), predictor])
@@ -203,6 +210,7 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
     # overwrite: the version is this run's, so a folder there is what a train of an older stacktags (which numbered
     # versions without reserving them) left when it stopped before registering it
     model.write().overwrite().save(path)
+    save_profile(spark, profile, path, cfg.table(PROFILES_TABLE))
     params = {key: str(value) for key, value in cfg.section("train").items()}
     params.update(
         {

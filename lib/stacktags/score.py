@@ -5,6 +5,7 @@ Incremental and idempotent: questions already scored by the same model version a
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ from stacktags.config import Config
 from stacktags.errors import UserError
 from stacktags.files import path_exists
 from stacktags.ingest import QUESTIONS, REJECT_REASON, parse_rows, read_as_strings
-from stacktags.model import load_model
+from stacktags.model import load_model, predictor_of
+from stacktags.monitoring.profile import TEXT_STATS, text_stats, weighted_terms_col
 from stacktags.tables import append_counted
 
 PREDICTIONS_TABLE = "predictions"
@@ -30,6 +32,7 @@ class ScoreResult:
     version: int
     scored: int  # questions read that were not yet scored by this model version: all are scored
     unreadable: int  # rows of a CSV source that failed parsing (not scored; see the ingest job for quarantine)
+    run_id: str  # the score run: the predictions rows' score_run, the batch the monitor job reads
 
     def summary(self) -> str:
         extra = f"; {self.unreadable} unreadable rows skipped" if self.unreadable else ""
@@ -61,7 +64,12 @@ def one_row_per_id(questions: DataFrame) -> DataFrame:
     return questions if repeated.isEmpty() else questions.dropDuplicates(["Id"])
 
 
-def score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
+def score(
+    spark: SparkSession, cfg: Config, source: str, version: int | None = None, run_id: str | None = None
+) -> ScoreResult:
+    """Score the questions of `source` not yet scored by the model into the predictions table, each row with its
+    model version, the score run (`run_id`: a batch for the monitor) and its text_stats (the monitor's input figures:
+    lengths in tokens and the share of terms the model gives no weight)."""
     # Loading the model (the models table, then about 20 small reads) and opening the source and checking its Ids
     # (a table's first read loads its Delta log) are independent, and both mostly wait on the JVM: side by side
     # they take the time of the longer. A source that is not there fails once the model has loaded.
@@ -77,14 +85,19 @@ def score(spark: SparkSession, cfg: Config, source: str, version: int | None = N
         done = spark.table(table).where(F.col("model_version") == version).select("Id")
         if not done.isEmpty():  # the join shuffles every title and body, so none against no rows (a new version)
             questions = questions.join(done, "Id", "left_anti")
+    run_id = run_id or uuid.uuid4().hex
     if questions.isEmpty():
-        return ScoreResult(version, 0, unreadable)
-    predictions = model.transform(questions).select(
+        return ScoreResult(version, 0, unreadable, run_id)
+    scored = model.transform(questions)
+    predictions = scored.select(
         "Id",
         F.col("predicted_tags").alias("tags"),
         "scores",
         F.lit(version).alias("model_version"),
         F.current_timestamp().alias("scored_at"),
+        F.lit(run_id).alias("score_run"),
+        text_stats(scored, weighted_terms_col(predictor_of(model))).alias(TEXT_STATS),
     )
-    # counted by the write itself: no cache of every title and body for a count of their own
-    return ScoreResult(version, append_counted(spark, predictions, table), unreadable)
+    # counted by the write itself: no cache of every title and body for a count of their own. A table made before
+    # score_run and text_stats existed gains them (its older rows hold null there).
+    return ScoreResult(version, append_counted(spark, predictions, table, merge_schema=True), unreadable, run_id)

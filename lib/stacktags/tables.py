@@ -97,9 +97,11 @@ def remove_uncommitted_first_write(spark: SparkSession, table: str) -> None:
         file_system.delete(folder, True)
 
 
-def append_counted(spark: SparkSession, source: DataFrame, table: str) -> int:
-    """append(), returning the rows written (see saved_row_count)."""
-    return saved_row_count(spark, source.write.format("delta").mode("append"), table)
+def append_counted(spark: SparkSession, source: DataFrame, table: str, merge_schema: bool = False) -> int:
+    """append(), returning the rows written (see saved_row_count). merge_schema: the source's new columns are added
+    to the table's schema."""
+    writer = source.write.format("delta").mode("append")
+    return saved_row_count(spark, writer.option("mergeSchema", True) if merge_schema else writer, table)
 
 
 def saved_row_count(spark: SparkSession, writer: DataFrameWriter, table: str) -> int:
