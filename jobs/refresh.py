@@ -7,6 +7,7 @@ commits nothing to the data tables; two refreshes of one database never run at o
 """
 
 import argparse
+import sys
 
 from stacktags import cli, config
 from stacktags.refresh import run_refresh
@@ -24,7 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = config.from_arguments(args)
     spark = build_session(cfg, "stacktags-refresh")
-    print(run_refresh(spark, cfg, args.source).summary())
+    result = run_refresh(spark, cfg, args.source)
+    print(result.summary())
+    if result.alerts:
+        sys.exit(cli.ALERT_STATUS)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def test_submit_script_dry_run_prints_the_command():
 def test_unknown_job_is_a_clear_error():
     result = subprocess.run([ROOT / "scripts" / "submit.sh", "nojob", "--dry-run"], capture_output=True, text=True)
     assert result.returncode == 2
-    jobs = "clean, evaluate, ingest, pipeline, refresh, registry, score, train"
+    jobs = "clean, evaluate, ingest, monitor, pipeline, refresh, registry, score, train"
     assert result.stderr == f"error: unknown job 'nojob'; jobs: {jobs}\n"
 
 

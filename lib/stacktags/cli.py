@@ -1,5 +1,6 @@
 """How a job ends: a UserError (a setting, an input, a model version) as one line on stderr and exit status 2;
-any other exception is a bug and keeps its traceback. --verbose shows the traceback of a UserError too."""
+any other exception is a bug and keeps its traceback. --verbose shows the traceback of a UserError too. The monitor
+exits with ALERT_STATUS when it raised alerts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from stacktags.errors import UserError
 
 USER_ERROR_STATUS = 2
+ALERT_STATUS = 3  # the monitor found a figure past its threshold: an orchestrator's step fails, the run itself worked
 
 
 def run(main: Callable[[], None], argv: list[str] | None = None) -> None:

@@ -187,7 +187,7 @@ def split_rule(info: dict) -> str:
     return f"questions created from {html.escape(test_from)} on" if test_from else "by a hash of the Id"
 
 
-def _png(figure) -> str:
+def figure_png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()
@@ -269,7 +269,7 @@ def render_report(
         for e in examples
     )
     figures = [per_tag_figure(metrics), threshold_figure(tags, thresholds, positives, negatives)]
-    images = "".join(f'<img alt="plot" src="data:image/png;base64,{_png(f)}">' for f in figures)
+    images = "".join(f'<img alt="plot" src="data:image/png;base64,{figure_png(f)}">' for f in figures)
     for figure in figures:
         plt.close(figure)
     return f"""<!doctype html>
@@ -282,6 +282,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} img{{max-width:100
 Evaluated on the test split only ({split_rule(info)}): {int(metrics.overall["rows"])} questions that carry at least
 one of the model's
 {len(tags)} tags. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>
+<p>The scoring batches' drift and live quality: <a href="../monitor.html">the monitoring dashboard</a> (written by
+the monitor job).</p>
 <h2>Overall</h2><table><tr><th>metric</th><th>value</th></tr>{overall_rows}</table>
 <h2>Plots</h2>{images}
 <h2>Predicted and true tags ({len(examples)} test questions)</h2>

@@ -4,8 +4,9 @@ Glue gives a script into the job's own and runs the job file as spark-submit wou
 Glue passes its own arguments (--JOB_NAME, --JOB_ID, --JOB_RUN_ID, --TempDir, --job-bookmark-option, ...) beside the
 job parameters, all as `--key value`; a key whose value is empty arrives alone (a flag). Here:
 
-- `--stacktags-job NAME` names the job (ingest, clean, train, evaluate, score, pipeline, registry, refresh). Its
-  file, jobs/NAME.py, comes with the Glue job's `--extra-py-files`, which puts it on the Python path as the module NAME;
+- `--stacktags-job NAME` names the job (ingest, clean, train, evaluate, score, monitor, pipeline, registry,
+  refresh). Its file, jobs/NAME.py, comes with the Glue job's `--extra-py-files`, which puts it on the Python path
+  as the module NAME;
 - Glue's own arguments (GLUE_ARGUMENTS) are dropped;
 - every other argument goes to the job as it came, in order. A Glue argument map holds each key once, so several
   settings share one `--set`, joined by " --set " as Glue's own `--conf` joins Spark properties;

@@ -2,7 +2,7 @@
 
     ingest (the new files only) -> clean (the new questions only)
     -> train, evaluate and the gate, when [refresh] retrain_after labelled questions arrived since the champion's data
-    -> score the questions the champion has not scored yet
+    -> score the questions the champion has not scored yet -> monitor them (stacktags.monitoring)
 
 Each step is a run of its own in job_runs, inside one `refresh` run. A refresh that finds nothing new commits nothing
 to the data tables (each step commits only what changed). Two refreshes of one database never run at once: each
@@ -26,7 +26,7 @@ from stacktags.config import Config
 from stacktags.errors import UserError
 from stacktags.registry import champion
 from stacktags.runs import recorded_run
-from stacktags.stages import run_clean, run_evaluate, run_ingest, run_score, run_train
+from stacktags.stages import run_clean, run_evaluate, run_ingest, run_monitor, run_score, run_train
 
 LEASES_TABLE = "leases"
 LEASES_SCHEMA = "name string, holder string, taken_at timestamp, expires_at timestamp"
@@ -40,6 +40,7 @@ class LeaseHeldError(UserError):
 @dataclass
 class RefreshResult:
     lines: list[str] = field(default_factory=list)
+    alerts: int = 0  # the monitor's, on the questions this refresh scored
 
     def summary(self) -> str:
         return "\n".join(self.lines)
@@ -128,6 +129,10 @@ def refresh(spark: SparkSession, cfg: Config, source: str, holder: str) -> Refre
             result.lines.append("train: not needed ([refresh] retrain_after not reached)")
         scored = run_score(spark, cfg, cfg.table("questions_raw"))
         result.lines.append(scored.summary())
+        if scored.scored:
+            monitored = run_monitor(spark, cfg, scored.run_id)
+            result.lines.append(monitored.summary())
+            result.alerts = len(monitored.alerts)
         return result
     finally:
         release_lease(spark, cfg, holder)

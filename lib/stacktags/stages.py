@@ -12,6 +12,9 @@ from stacktags.config import Config
 from stacktags.evaluate import EvaluationResult, evaluate, write_decision
 from stacktags.ingest import IngestResult, ingest
 from stacktags.model import TrainResult, train
+from stacktags.monitoring.dashboard import dashboard_path, write_dashboard
+from stacktags.monitoring.monitor import MonitorResult, monitor, record
+from stacktags.monitoring.notify import notify, put_metrics
 from stacktags.runs import recorded_run
 from stacktags.score import ScoreResult, score
 
@@ -75,7 +78,31 @@ def run_evaluate(
 
 def run_score(spark: SparkSession, cfg: Config, source: str, version: int | None = None) -> ScoreResult:
     with recorded_run(spark, cfg, "score") as run:
-        result = score(spark, cfg, source, version)
+        result = score(spark, cfg, source, version, run.run_id)
         run.rows_in, run.rows_out, run.rows_rejected = result.scored, result.scored, result.unreadable
         run.details = {"model_version": result.version, "source": source}
+    return result
+
+
+def run_monitor(
+    spark: SparkSession, cfg: Config, batch: str | None = None, version: int | None = None
+) -> MonitorResult:
+    with recorded_run(spark, cfg, "monitor") as run:
+        result = monitor(spark, cfg, batch, version)
+        result.notified = notify(cfg, result, dashboard_path(cfg))
+        cloudwatch = put_metrics(cfg, result)
+        record(spark, cfg, result)
+        if result.reports:
+            result.dashboard = write_dashboard(spark, cfg)
+        run.rows_in = sum(report.rows for report in result.reports)
+        run.rows_out = len(result.alerts)
+        run.details = {
+            "batch": result.batch,
+            "model_versions": ",".join(str(report.version) for report in result.reports),
+            "alerts": len(result.alerts),
+            **({"dashboard": result.dashboard} if result.dashboard else {}),
+            **({"notified": result.notified} if result.notified else {}),
+            **({"cloudwatch": cloudwatch} if cloudwatch else {}),
+            **({"notes": " | ".join(result.notes)} if result.notes else {}),
+        }
     return result

@@ -1,0 +1,109 @@
+"""The figures of one scoring batch against its model's reference profile, computed in Spark (only aggregates
+reach the driver): input drift (PSI of the length and top-score distributions, the share of terms the model gives
+no weight, the share of questions with no term), prediction drift (Jensen-Shannon divergence of the predicted tag
+distribution, each tag's predicted rate, the share of forced top tags, the mean top score) and, where the truth has
+arrived, live quality (micro-F1, macro-F1, P@1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stacktags.metrics import evaluate_predictions
+from stacktags.monitoring.profile import (
+    BINNED,
+    ReferenceProfile,
+    batch_figures,
+    binned_shares,
+    summary_figures,
+    tag_rates,
+)
+
+SHARE_FLOOR = 1e-4  # an empty bin counts as this share in PSI and Jensen-Shannon (log 0 otherwise)
+LIVE_METRICS = ("micro_f1", "macro_f1", "p_at_1")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of the drift_metrics table: a metric of the batch (for a tag, or overall), and its reference."""
+
+    metric: str
+    value: float
+    reference: float | None = None
+    tag: str | None = None
+
+
+def psi(reference: list[float], actual: list[float]) -> float:
+    """Population stability index of two distributions over the same bins: sum (a - r) ln(a / r)."""
+    pairs = [(max(r, SHARE_FLOOR), max(a, SHARE_FLOOR)) for r, a in zip(reference, actual)]
+    return sum((a - r) * math.log(a / r) for r, a in pairs)
+
+
+def jensen_shannon(p: list[float], q: list[float]) -> float:
+    """Jensen-Shannon divergence (base 2: 0 for equal distributions, 1 for disjoint ones) of two weight vectors
+    over the same items, each normalised to sum 1."""
+    p_total, q_total = sum(p), sum(q)
+    if not p_total or not q_total:
+        return 0.0 if p_total == q_total else 1.0
+    p = [x / p_total for x in p]
+    q = [x / q_total for x in q]
+
+    def kl(a: list[float], m: list[float]) -> float:
+        return sum(x * math.log2(x / y) for x, y in zip(a, m) if x > 0)
+
+    m = [(x + y) / 2 for x, y in zip(p, q)]
+    return max(0.0, (kl(p, m) + kl(q, m)) / 2)
+
+
+def drift_figures(rows: DataFrame, profile: ReferenceProfile) -> tuple[int, list[Figure]]:
+    """(rows, figures) of a batch of predictions rows (tags, scores, text_stats) of the profile's model."""
+    figures = batch_figures(rows, profile.tags, profile.thresholds)
+    count, shares = binned_shares(figures, profile.edges)
+    if not count:
+        return 0, []
+    means = summary_figures(figures)
+    rates = tag_rates(figures, "tags", profile.tags, count)
+    out = [Figure("rows", float(count), float(profile.rows))]
+    out += [Figure(f"{name}_psi", psi(profile.shares[name], shares[name])) for name in BINNED if shares[name]]
+    out += [Figure(name, value, profile.means.get(name)) for name, value in means.items() if value is not None]
+    out.append(Figure("predicted_tags_js", jensen_shannon(profile.predicted_rates, rates)))
+    out += [
+        Figure("predicted_rate", rate, ref, tag) for tag, rate, ref in zip(profile.tags, rates, profile.predicted_rates)
+    ]
+    return count, out
+
+
+def moved_most(figures: list[Figure], n: int = 5) -> list[Figure]:
+    """The n tags whose predicted rate moved most from the reference."""
+    rates = [f for f in figures if f.metric == "predicted_rate"]
+    return sorted(rates, key=lambda f: -abs(f.value - (f.reference or 0.0)))[:n]
+
+
+def live_quality(predictions: DataFrame, truth: DataFrame, tags: list[str], reference: dict) -> list[Figure]:
+    """predictions (Id, tags, scores) of the batch, truth (Id, tags) of the questions whose tags are known and that
+    the model did not learn from: micro-F1, macro-F1 and P@1 over the model's tags (as evaluate measures them, with
+    its figures as the reference). live_rows alone when no scored question has its truth yet."""
+    known = F.array(*map(F.lit, tags))
+    rows = (
+        predictions.select(
+            "Id",
+            F.col("tags").alias("predicted"),
+            F.transform("scores", lambda s: s["tag"]).alias("ranked"),
+        )
+        .join(truth.select("Id", F.array_intersect("tags", known).alias("truth")), "Id")
+        .where(F.size("truth") > 0)
+        .cache()
+    )
+    try:
+        count = rows.count()
+        figures = [Figure("live_rows", float(count))]
+        if count:
+            overall = evaluate_predictions(rows, tags).overall
+            figures += [Figure(f"live_{name}", overall[name], reference.get(name)) for name in LIVE_METRICS]
+        return figures
+    finally:
+        rows.unpersist()
