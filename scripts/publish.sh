@@ -2,7 +2,7 @@
 # Make this commit's package the version the AWS state machine (infra/stacktags.yaml) runs:
 #   scripts/publish.sh --target glue [--dry-run] [--set section.key=value ...]
 # uploads var/dist/<version> (scripts/package.sh) as scripts/submit.sh does, then writes the Glue arguments of each of
-# the machine's jobs (ingest, clean, train, evaluate, score), with the --set settings, to
+# the machine's jobs (ingest, clean, train, evaluate, score, monitor), with the --set settings, to
 # <[aws] artifacts>/state-machine/arguments.json. --dry-run prints that document and calls nothing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -53,8 +53,14 @@ def policy_documents(template):
 def allows(evaluated, principal, action, resource):
     """Whether one of the Allow statements of a role or managed policy names the action and the resource (IAM's
     wildcards; conditions are not evaluated)."""
-    properties = evaluated.template["Resources"][principal]["Properties"]
+    resources = evaluated.template["Resources"]
+    properties = resources[principal]["Properties"]
     documents = [p["PolicyDocument"] for p in properties["Policies"]] if "Policies" in properties else []
+    documents += [  # the policies that name the role
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": principal} in r["Properties"]["Roles"]
+    ]
     for document in documents or [properties["PolicyDocument"]]:
         for statement in document["Statement"]:
             if statement["Effect"] != "Allow":
@@ -232,6 +238,7 @@ def test_no_policy_grants_every_action_or_every_resource_and_no_role_takes_a_man
         "SubmitPolicy",
         "StateMachineRole",
         "RulesRole",
+        "MonitorNotificationsPolicy",
     }
     buckets = [f"arn:aws:s3:::{evaluated.ref(name)}" for name in evaluated.resources("AWS::S3::Bucket")]
     project = (
@@ -248,6 +255,10 @@ def test_no_policy_grants_every_action_or_every_resource_and_no_role_takes_a_man
         for statement in document["Statement"]:
             actions, resources = as_list(statement["Action"]), as_list(evaluated(statement["Resource"]))
             assert not [a for a in actions if a == "*" or a.endswith(":*")], (where, statement)
+            if actions == ["cloudwatch:PutMetricData"]:  # an action without resources: confined to a namespace
+                namespace = evaluated(statement["Condition"]["StringEquals"]["cloudwatch:namespace"])
+                assert resources == ["*"] and namespace == evaluated.parameters["ProjectName"]
+                continue
             assert "*" not in resources, (where, statement)
             assert all(resource.startswith(project) for resource in resources), (where, resources)
     for role in evaluated.resources("AWS::IAM::Role").values():
@@ -364,9 +375,9 @@ def test_the_state_machine_runs_the_published_jobs_under_their_glue_names_and_ma
         assert state["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
         retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
         assert "Glue.ConcurrentRunsExceededException" in retried
-        # a failed evaluate may have applied the gate: not run again
-        assert ("States.TaskFailed" in retried) == (job != "evaluate"), job
-        assert state["Catch"][0]["Next"] == "NotifyFailure"
+        # a failed evaluate may have applied the gate, a failed monitor raised alerts: not run again
+        assert ("States.TaskFailed" in retried) == (job not in ("evaluate", "monitor")), job
+        assert state["Catch"][0]["Next"] == ("NotifyMonitor" if job == "monitor" else "NotifyFailure")
         job_arn = f"arn:aws:glue:us-east-1:123456789012:job/stacktags-{job}"
         for action in ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"):
             assert allows(evaluated, "StateMachineRole", action, job_arn), (action, job)
@@ -391,3 +402,12 @@ def test_both_rules_start_the_state_machine_saying_whether_to_retrain(template):
         assert rule["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
     data_bucket = template["Resources"]["DataBucket"]["Properties"]
     assert data_bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+
+
+@pytest.mark.parametrize("target, role", [("glue", "GlueJobRole"), ("emr-serverless", "EmrServerlessJobRole")])
+def test_a_jobs_role_may_send_the_monitors_alerts_and_metrics_where_the_conf_says(evaluated, target, role):
+    cfg = config.load(ROOT / "conf" / f"{target}.toml")
+    assert cfg.get("monitor", "cloudwatch_namespace") == evaluated.parameters["ProjectName"]
+    assert allows(evaluated, role, "cloudwatch:PutMetricData", "*")
+    assert allows(evaluated, role, "sns:Publish", "<NotificationTopic>")
+    assert not allows(evaluated, role, "sns:Publish", "arn:aws:sns:us-east-1:123456789012:another-topic")

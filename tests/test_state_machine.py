@@ -225,7 +225,7 @@ def test_the_gate_decides_the_branch_and_its_news_and_every_job_runs_the_publish
 ):
     described, path = execute(aws, retrain=True, decision=decision)
     assert described["status"] == "SUCCEEDED", described
-    assert path == [*PASSED, branch, "Score", "Done"]
+    assert path == [*PASSED, branch, "Score", "Monitor", "Done"]
     (news,) = notifications(aws)
     assert (news["Subject"], news["Message"]) == (subject, message)
     for job in STATE_MACHINE_JOBS:  # the published arguments, and this execution's options where it adds some
@@ -246,7 +246,7 @@ def test_the_gate_decides_the_branch_and_its_news_and_every_job_runs_the_publish
 def test_without_retraining_the_new_questions_are_cleaned_and_scored(aws):
     described, path = execute(aws, retrain=False)
     assert described["status"] == "SUCCEEDED", described
-    assert path == ["ReadArguments", "JobOptions", "Ingest", "Clean", "Retrain", "Score", "Done"]
+    assert path == ["ReadArguments", "JobOptions", "Ingest", "Clean", "Retrain", "Score", "Monitor", "Done"]
     assert aws.runs["sfn-train"] == 0 and notifications(aws) == []
 
 
@@ -254,7 +254,7 @@ def test_a_step_that_fails_twice_is_retried_with_backoff_and_the_execution_succe
     aws.failures["sfn-clean"] = 2
     described, path = execute(aws, retrain=False)
     assert described["status"] == "SUCCEEDED", described
-    assert path == ["ReadArguments", "JobOptions", "Ingest", "Clean", "Retrain", "Score", "Done"]
+    assert path == ["ReadArguments", "JobOptions", "Ingest", "Clean", "Retrain", "Score", "Monitor", "Done"]
     assert aws.runs["sfn-clean"] == 3
     assert aws.slept == [60.0, 120.0]  # IntervalSeconds, then times BackoffRate
 
@@ -271,6 +271,20 @@ def test_a_step_that_keeps_failing_is_notified_and_fails_the_execution(aws):
     assert json.loads(news["Message"].split(" failed: ", 1)[1])["Error"] == "States.TaskFailed"
     history = aws.sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
     assert history[-1]["executionFailedEventDetails"]["error"] == "PipelineFailed"
+
+
+def test_a_monitor_run_that_alerts_is_not_retried_and_its_news_says_so(aws):
+    aws.failures["sfn-monitor"] = 1  # the job's exit status 3
+    described, path = execute(aws, retrain=False)
+    assert described["status"] == "FAILED", described
+    assert path == ["ReadArguments", "JobOptions", "Ingest", "Clean", "Retrain", "Score", "Monitor", "NotifyMonitor",
+                    "MonitorFailed"]  # fmt: skip
+    assert aws.runs["sfn-monitor"] == 1 and aws.slept == []
+    (news,) = notifications(aws)
+    assert news["Subject"] == "stacktags: drift alerts, or a failed monitor run"
+    assert news["Message"].startswith(f"Execution {described['name']}: the monitor run ended with an error")
+    history = aws.sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
+    assert history[-1]["executionFailedEventDetails"]["error"] == "MonitorAlerted"
 
 
 def test_unpublished_arguments_fail_the_execution_with_a_notification(aws):

@@ -263,7 +263,7 @@ def submit(root: Path, job: str, target: str, job_args: list[str], dry_run: bool
 # --- the version the AWS state machine runs (infra/stacktags.yaml, PipelineStateMachine) ----------------------------
 # The machine starts the Glue jobs with the arguments that name a packaged version (its job file, wheel, jar, conf
 # files, Spark properties): it reads them, for each of its jobs, from this object under [aws] artifacts.
-STATE_MACHINE_JOBS = ("ingest", "clean", "train", "evaluate", "score")
+STATE_MACHINE_JOBS = ("ingest", "clean", "train", "evaluate", "score", "monitor")
 STATE_MACHINE_ARGUMENTS = "state-machine/arguments.json"
 
 
