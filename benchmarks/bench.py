@@ -46,6 +46,7 @@ STAGES = {
     "train-1000": ("train", lambda corpus, db: ["--set", "train.num_tags=1000"]),
     "evaluate": ("evaluate", lambda corpus, db: []),  # the model of the train stage (see trained_model)
     "score": ("score", lambda corpus, db: ["--source", f"{db}.questions_raw"]),  # every question
+    "monitor": ("monitor", lambda corpus, db: []),  # the score stage's batch against the model's profile
     "seed": (None, None),  # the seed's approach end to end: not a Spark job (see benchmarks.seed)
 }
 MODEL_USERS = ("evaluate", "score")
