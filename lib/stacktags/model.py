@@ -200,9 +200,11 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
     train_rows = training.where(has_model_tag).count()
     # what the monitor compares scoring batches with: every validation row, as a batch holds questions without
     # any of the model's tags too
+    profiled = time.monotonic()
     profile = reference_profile(
         version, predictor, rows.where(~F.col("_train")).select(*columns), training, tags, thresholds
     )
+    log.info("reference profile of %d validation rows in %.1f s", profile.rows, time.monotonic() - profiled)
     rows.unpersist()
 
     model = PipelineModel(stages=[text_preparation(), predictor])

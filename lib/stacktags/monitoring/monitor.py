@@ -23,6 +23,7 @@ from stacktags.errors import UserError
 from stacktags.monitoring.drift import Figure, drift_figures, live_quality, moved_most
 from stacktags.monitoring.profile import TEXT_STATS, load_profile
 from stacktags.registry import models
+from stacktags.runs import JOB_RUNS_TABLE
 from stacktags.score import PREDICTIONS_TABLE
 from stacktags.tables import append, input_table
 
@@ -56,6 +57,7 @@ ALERTS_SCHEMA = StructType(
         StructField("notified", StringType(), True),  # what each notification channel did: sent, or failed and why
     ]
 )
+BATCH_COLUMNS = ("Id", "tags", "scores", "model_version", "scored_at", TEXT_STATS)
 WINDOW_SEPARATOR = "/"  # --batch FROM/TO, ISO 8601's interval
 
 
@@ -154,21 +156,25 @@ class MonitorResult:
         return "\n".join(lines)
 
 
-def latest_batch(predictions: DataFrame) -> str:
-    """The newest score run recorded in the predictions table."""
+def latest_batch(spark: SparkSession, cfg: Config, predictions: DataFrame) -> str:
+    """The newest score run that scored questions, from job_runs (the predictions table would need a scan)."""
     if "score_run" not in predictions.columns:
         raise BatchError(
             "the predictions table records no score runs (scored by an older stacktags): use --batch FROM/TO"
         )
-    newest = predictions.where(F.col("score_run").isNotNull()).agg(F.max_by("score_run", "scored_at")).first()[0]
+    runs = spark.table(cfg.table(JOB_RUNS_TABLE))
+    scored = runs.where((F.col("job") == "score") & (F.col("status") == "succeeded") & (F.col("rows_out") > 0))
+    newest = scored.orderBy(F.desc("started_at")).select("run_id").first()
     if newest is None:
-        raise BatchError("the predictions table records no score runs yet: run the score job, or use --batch FROM/TO")
-    return newest
+        raise BatchError("no score run has scored questions yet: run the score job, or use --batch FROM/TO")
+    return newest[0]
 
 
 def already_monitored(spark: SparkSession, cfg: Config, batch: str) -> bool:
-    table = cfg.table(DRIFT_TABLE)
-    return spark.catalog.tableExists(table) and not spark.table(table).where(F.col("batch") == batch).isEmpty()
+    """Whether a monitor run of the batch succeeded (job_runs)."""
+    runs = spark.table(cfg.table(JOB_RUNS_TABLE))
+    done = (F.col("job") == "monitor") & (F.col("status") == "succeeded") & (F.col("details")["batch"] == batch)
+    return not runs.where(done).isEmpty()
 
 
 def batch_condition(batch: str) -> Column:
@@ -251,14 +257,27 @@ def monitor(spark: SparkSession, cfg: Config, batch: str | None = None, version:
     """Compute the batch's figures and alerts (not yet written: see record)."""
     predictions = input_table(spark, cfg.table(PREDICTIONS_TABLE), made_by="score")
     if batch is None:
-        batch = latest_batch(predictions)
+        batch = latest_batch(spark, cfg, predictions)
         if already_monitored(spark, cfg, batch):
             # the newest batch has its figures (an orchestrator's score that found nothing new to score): its
             # alerts were raised once, and a rerun asked for by name (--batch) recomputes them
             note = f"the newest batch, {batch}, was monitored already: nothing computed (--batch {batch} recomputes)"
             log.warning(note)
             return MonitorResult(batch, notes=[note])
-    rows = predictions.where(batch_condition(batch))
+    if TEXT_STATS not in predictions.columns:
+        predictions = predictions.withColumn(
+            TEXT_STATS,
+            F.lit(None).cast("struct<title_length:int,body_length:int,code_length:int,unweighted_share:double>"),
+        )
+    # the batch's columns that the figures read, cached: about six aggregations and a join read them
+    rows = predictions.where(batch_condition(batch)).select(*BATCH_COLUMNS).persist()
+    try:
+        return monitor_batch(spark, cfg, batch, rows, version)
+    finally:
+        rows.unpersist()
+
+
+def monitor_batch(spark: SparkSession, cfg: Config, batch: str, rows: DataFrame, version: int | None) -> MonitorResult:
     result = MonitorResult(batch)
     versions = sorted(r[0] for r in rows.select("model_version").distinct().collect())
     if not versions:
@@ -271,11 +290,6 @@ def monitor(spark: SparkSession, cfg: Config, batch: str | None = None, version:
         log.warning(note)
         return result
     registry = {r["version"]: r.asDict() for r in models(spark, cfg).collect()}
-    if TEXT_STATS not in predictions.columns:
-        rows = rows.withColumn(
-            TEXT_STATS,
-            F.lit(None).cast("struct<title_length:int,body_length:int,code_length:int,unweighted_share:double>"),
-        )
     for v in [version] if version is not None else versions:
         report = monitor_version(spark, cfg, batch, rows.where(F.col("model_version") == v), registry[v])
         if isinstance(report, str):
