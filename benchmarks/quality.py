@@ -1,4 +1,5 @@
-"""Measure model quality on a real StackSample-format folder, beside the seed's approach on the same split.
+"""Measure model quality on a real StackSample-format folder, beside the seed's approach and a strong linear baseline
+on the same split.
 
     scripts/quality.sh --source ../shared/data/so-dev [--set train.reg_param=1e-6] [--record]
     scripts/quality.sh --source ../shared/data/so-dev --source ../shared/data/se-dev --set train.num_tags=1000
@@ -10,7 +11,9 @@ With several --source folders, their CSV files are joined into one folder first 
 2. The seed's approach, on the same questions: the train split rows that carry one of the model's tags, and the same
    test rows. scikit-learn TfidfVectorizer(max_features=5000, stop_words='english') over the lowercased title plus
    the BeautifulSoup text of the body, OneVsRestClassifier(LogisticRegression(solver='liblinear')), threshold 0.5.
-3. Both sets of predictions are scored by the same code (stacktags.metrics) and printed as one table; with more
+3. A strong linear baseline (benchmarks/baseline.py: 1-2-gram TF-IDF with the title three times, logistic
+   regression per tag with C tuned on the validation split, at least one tag), on the same rows.
+4. Every set of predictions is scored by the same code (stacktags.metrics) and printed as one table; with more
    tags than train.tags_per_fit, a second table gives micro- and macro-F1 per group of tags (most frequent first),
    the groups the estimator learns one after the other. --record appends them to benchmarks/runs.jsonl with the date,
    the command and the settings.
@@ -31,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from benchmarks.baseline import baseline_predictions, baseline_text
 from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_measured
 from benchmarks.seed import seed_predictions, seed_text
 from stacktags import config
@@ -79,9 +83,9 @@ def joined_source(sources: list[Path], folder: Path) -> Path:
     return folder
 
 
-def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The train rows that carry one of the tags, and the test rows with their truth restricted to the tags (as the
-    train and evaluate jobs select them), each with the seed's text."""
+def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The train, validation and test rows that carry one of the tags, their truth restricted to the tags (as the
+    train and evaluate jobs select them), each with the seed's text (`text`) and the baseline's (`baseline_text`)."""
     db = warehouse / f"{database}.db"
     clean = read_delta(db / "questions_clean", ["Id", "tags", "split"]).to_pandas()
     raw = read_delta(db / "questions_raw", ["Id", "Title", "Body"]).to_pandas()
@@ -90,7 +94,8 @@ def split_rows(warehouse: Path, database: str, tags: list[str]) -> tuple[pd.Data
     rows["tags"] = rows["tags"].map(lambda ts: sorted(known.intersection(ts)))
     rows = rows[rows["tags"].map(len) > 0]
     rows["text"] = [seed_text(t, b) for t, b in zip(rows["Title"], rows["Body"])]
-    return rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+    rows["baseline_text"] = [baseline_text(t, b) for t, b in zip(rows["Title"], rows["Body"])]
+    return tuple(rows[rows["split"] == split] for split in ("train", "validation", "test"))
 
 
 def newest_model(warehouse: Path, database: str) -> dict:
@@ -127,6 +132,18 @@ def table(approaches: list[Approach]) -> str:
             f"{a.overall[key]:.4f}" if key == "hamming_loss" else f"{a.overall[key]:.3f}" for _, key in COLUMNS
         )
         lines.append(f"| {a.name} | {figures} | {a.train_rows:,} | {a.fit_seconds:.0f} |")
+    return "\n".join(lines)
+
+
+MARGIN_METRICS = (("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"), ("P@1", "p_at_1"))
+
+
+def margin_table(ours: Approach, baseline: Approach) -> str:
+    """stacktags' margin over the baseline on the headline metrics (positive: ahead)."""
+    lines = ["| margin over the baseline | " + " | ".join(label for label, _ in MARGIN_METRICS) + " |"]
+    lines.append("|---|" + "---:|" * len(MARGIN_METRICS))
+    cells = [f"{ours.overall[key] - baseline.overall[key]:+.3f}" for _, key in MARGIN_METRICS]
+    lines.append(f"| {ours.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -218,8 +235,12 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     print("[quality] the seed's approach (scikit-learn) on the same split", file=sys.stderr, flush=True)
-    train, test = split_rows(warehouse, cfg.database, tags)
+    train, validation, test = split_rows(warehouse, cfg.database, tags)
     seed_rows, seed_fit = seed_predictions(train, test, tags)
+    print("[quality] the linear baseline (scikit-learn) on the same split", file=sys.stderr, flush=True)
+    baseline_rows, baseline_c, baseline_fit = baseline_predictions(
+        *(frame.assign(text=frame["baseline_text"]) for frame in (train, validation, test)), tags
+    )
     spark = (
         SparkSession.builder.master("local[2]")
         .appName("stacktags-quality")
@@ -236,6 +257,14 @@ def main(argv: list[str] | None = None) -> None:
             len(train),
             seed_fit,
         )
+        baseline_metrics = score_rows(spark, baseline_rows, tags)
+        baseline = Approach(
+            f"baseline: 1-2-gram TF-IDF, title x3, LR C={baseline_c:g} (tuned), >= 1 tag",
+            baseline_metrics.overall,
+            baseline_metrics.per_tag,
+            len(train),
+            baseline_fit,
+        )
     finally:
         spark.stop()
 
@@ -245,10 +274,11 @@ def main(argv: list[str] | None = None) -> None:
         f"test split: {int(report['overall']['rows']):,} questions with at least one of the {len(tags)} tags; "
         f"whole pipeline {pipeline_seconds:.0f} s",
     ]
-    tables = [table([ours, seed])]
+    approaches = [ours, seed, baseline]
+    tables = [table(approaches), margin_table(ours, baseline)]
     group_size = int(cfg.require("train", "tags_per_fit"))
     if 0 < group_size < len(tags):
-        tables.append(group_table([ours, seed], group_size))
+        tables.append(group_table(approaches, group_size))
     publish(
         f"quality on {' + '.join(source.name for source in sources)}",
         invocation("scripts/quality.sh", argv, root),
@@ -264,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
                 "train_rows": a.train_rows,
                 "fit_seconds": a.fit_seconds,
             }
-            for a in (ours, seed)
+            for a in approaches
         ],
         root,
     )

@@ -1,9 +1,14 @@
-"""The seed's approach as scripts/quality.sh runs it: its text and its predictions, row for row."""
+"""The seed's approach and the linear baseline as scripts/quality.sh runs them: their text and their predictions,
+row for row; the tables it prints."""
 
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.quality import Approach, band_figures, group_table, joined_source
+from benchmarks.baseline import C_GRID, TECH_TOKENS, baseline_predictions, baseline_text, decide
+from benchmarks.quality import Approach, band_figures, group_table, joined_source, margin_table
 from benchmarks.seed import seed_predictions, seed_text
 
 
@@ -65,3 +70,33 @@ def test_groups_of_tags_get_their_own_micro_and_macro_f1():
     rows = group_table([Approach("ours", {}, per_tag, 10, 1.0)], group_size=2).splitlines()
     assert rows[0] == "| approach | tags 1-2: micro-F1 | macro-F1 | tags 3-3: micro-F1 | macro-F1 |"
     assert rows[2] == "| ours | 0.833 | 0.750 | 0.000 | 0.000 |"
+
+
+def test_baseline_text_repeats_the_title_and_keeps_prose_before_code_once():
+    body = "<p>Why does <code>x++</code> fail?</p><pre><code>int x = 0;\nx++;</code></pre>"
+    assert baseline_text("C# Loop", body) == "c# loop c# loop c# loop why does   fail? x++ int x = 0;\nx++;"
+    assert baseline_text("Empty", None) == "empty empty empty  "
+
+
+def test_baseline_tokens_keep_tech_names_whole():
+    tokens = re.findall(TECH_TOKENS, "c# c++ node.js asp.net-mvc python-3.x f# a, java.")
+    assert tokens == ["c#", "c++", "node.js", "asp.net-mvc", "python-3.x", "f#", "a", "java"]
+
+
+def test_the_baseline_decides_at_least_one_tag_and_tunes_c_on_validation():
+    assert decide(np.array([[0.2, 0.4], [0.6, 0.7]])).tolist() == [[False, True], [True, True]]
+    words = {"java": "spring bean jvm", "python": "pandas frame pip"}
+    train = pd.DataFrame(
+        {"text": [words[t] for t in ("java", "python") for _ in range(8)], "tags": [[t] for t in ("java",) * 8]
+         + [[t] for t in ("python",) * 8]}
+    )  # fmt: skip
+    test = pd.DataFrame({"text": ["pandas pip", "jvm bean"], "tags": [["python"], ["java"]]}, index=[5, 2])
+    rows, chosen_c, fit_seconds = baseline_predictions(train, test, test, ["java", "python"])
+    assert rows["predicted"].tolist() == [["python"], ["java"]] and rows["truth"].tolist() == [["python"], ["java"]]
+    assert chosen_c in C_GRID and fit_seconds >= 0
+
+
+def test_the_margin_table_says_how_far_ahead_stacktags_is():
+    ours = Approach("ours", {"micro_f1": 0.75, "macro_f1": 0.6, "p_at_1": 0.84}, [], 1, 1.0)
+    baseline = Approach("baseline", {"micro_f1": 0.72, "macro_f1": 0.61, "p_at_1": 0.84}, [], 1, 1.0)
+    assert margin_table(ours, baseline).splitlines()[2] == "| ours | +0.030 | -0.010 | +0.000 |"
