@@ -1,6 +1,11 @@
 """Delta table helpers, on tables in a fresh database."""
 
+import os
+import time
 from pathlib import Path
+
+import pytest
+from pyspark.errors import AnalysisException
 
 from stacktags import tables
 from stacktags.tables import append_counted
@@ -65,3 +70,22 @@ def test_a_first_write_killed_before_its_commit_does_not_stop_the_next_from_crea
     assert append_counted(spark, spark.range(3), cfg.table("killed")) == 3
     tables.append(spark.range(2), cfg.table("killed_too"))
     assert spark.table(cfg.table("killed")).count() == 3 and spark.table(cfg.table("killed_too")).count() == 2
+
+
+def test_a_first_commit_the_catalog_never_registered_is_redone_and_a_table_with_history_is_kept(spark, fresh_cfg):
+    """kill -9 between Delta's first commit and the metastore's CREATE TABLE leaves a committed table that the
+    catalog lacks: the rerun's write replaces it. A table with more commits (a catalog that lost a real table) stays,
+    and so does one committed since the job started (test_append_counted_counts_its_own_commit_...)."""
+    cfg = fresh_cfg()
+    location = spark.catalog.getDatabase(cfg.database).locationUri.removeprefix("file:")
+    spark.range(5).write.format("delta").save(f"{location}/committed")  # version 0, no catalog entry
+    hour_ago = time.time() - 3600  # committed before this job (this session) started: the commit file's time
+    for commit in Path(location, "committed", "_delta_log").glob("00000000000000000000.*"):
+        os.utime(commit, (hour_ago, hour_ago))
+    assert append_counted(spark, spark.range(3), cfg.table("committed")) == 3
+    assert spark.table(cfg.table("committed")).count() == 3
+    for _ in range(2):
+        spark.range(5).write.format("delta").mode("append").save(f"{location}/with_history")
+    with pytest.raises(AnalysisException, match="DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"):
+        tables.append(spark.range(2), cfg.table("with_history"))
+    assert spark.read.format("delta").load(f"{location}/with_history").count() == 10

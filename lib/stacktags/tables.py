@@ -85,16 +85,33 @@ def append(source: DataFrame, table: str) -> None:
 
 
 def remove_uncommitted_first_write(spark: SparkSession, table: str) -> None:
-    """Before a table is created: remove what a write that was to create it left in its place without committing (a
-    job killed mid-write: data files, no Delta log). Delta refuses to create a table over a folder that is not empty,
-    so the rerun of a job killed during its first write would otherwise fail, where it must converge. The folder may
-    hold an empty _delta_log: Delta makes it before the first commit."""
+    """Before a table is created: remove what a write that was to create it left in its place (a job killed mid-write).
+    Delta refuses to create a table over a folder that is not empty, so the rerun of a job killed during its first
+    write would otherwise fail, where it must converge. Two cases: data files without a commit (the folder may hold an
+    empty _delta_log: Delta makes it before the first commit), and a single commit made before this job started whose
+    catalog entry was never made (kill -9 between Delta's commit and the metastore's CREATE TABLE). Anything else is
+    kept: a table with a history that the catalog lost (the create then fails with Delta's message), or another
+    writer's table created since this job started."""
     database, _, name = table.rpartition(".")
     location = spark.catalog.getDatabase(database or spark.catalog.currentDatabase()).locationUri
     file_system, folder = hadoop_file(spark, f"{location.rstrip('/')}/{name.lower()}")
-    if file_system.exists(folder) and not DeltaTable.isDeltaTable(spark, folder.toString()):  # no commit in its log
+    if not file_system.exists(folder):
+        return
+    if not DeltaTable.isDeltaTable(spark, folder.toString()):
         log.warning("%s: removing %s, left by a write that was killed before its first commit", table, folder)
-        file_system.delete(folder, True)
+    elif first_commit_before_this_job(spark, folder.toString()):
+        log.warning("%s: removing %s, a first write killed before the catalog registered its table", table, folder)
+    else:
+        return
+    file_system.delete(folder, True)
+
+
+def first_commit_before_this_job(spark: SparkSession, path: str) -> bool:
+    """Whether the Delta table at path has one commit, made before this application started: a killed job's. A commit
+    made since is another writer's, creating the same table at the same time (its catalog entry comes next)."""
+    started = F.timestamp_millis(F.lit(spark.sparkContext.startTime))
+    commits = DeltaTable.forPath(spark, path).history(2).select((F.col("timestamp") < started).alias("before"))
+    return [row["before"] for row in commits.collect()] == [True]
 
 
 def append_counted(spark: SparkSession, source: DataFrame, table: str, merge_schema: bool = False) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import boto3
 from boto3.exceptions import Boto3Error
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stacktags import config
@@ -42,12 +43,15 @@ def target_config(root: Path, target: str, job_args: list[str]) -> config.Config
     return config.from_options(job_args, str(root / "conf" / f"{target}.toml"))[0]
 
 
-def client(cfg: config.Config, service: str):
+def client(cfg: config.Config, service: str, attempts: int | None = None):
     """A boto3 client in [aws] region (and at [aws] endpoint_url when set, e.g. a local test endpoint); credentials
-    from the AWS chain."""
+    from the AWS chain. attempts: botocore's total attempts per call, for a caller that retries on its own."""
     endpoint = cfg.get("aws", "endpoint_url")
     return boto3.client(
-        service, region_name=cfg.require("aws", "region"), **({"endpoint_url": endpoint} if endpoint else {})
+        service,
+        region_name=cfg.require("aws", "region"),
+        **({"endpoint_url": endpoint} if endpoint else {}),
+        **({"config": Config(retries={"total_max_attempts": attempts})} if attempts else {}),
     )
 
 

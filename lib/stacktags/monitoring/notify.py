@@ -1,10 +1,11 @@
 """Where the monitor's alerts and figures go besides its tables: an HTTP webhook (a JSON POST), an SNS topic and
 CloudWatch custom metrics, each when [monitor] configures it.
 
-A notification that fails is retried ([monitor] notify_attempts, waiting notify_retry_seconds, doubled each time),
-then logged as an error and recorded in the alerts rows' `notified` column: never lost silently, and never the
-reason a run fails. The webhook's URL is a secret (it often carries a token): it comes from the environment
-variable that [monitor] webhook_url_env names, and is never logged.
+A notification that fails is retried ([monitor] notify_attempts, waiting notify_retry_seconds, doubled each time;
+botocore's own retries are off, so that one policy counts the attempts), then logged as an error and recorded in the
+alerts rows' `notified` column: never lost silently, and never the reason a run fails. The webhook's URL is a secret (it
+often carries a token): it comes from the environment variable that [monitor] webhook_url_env names, and is never
+logged.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def notify(cfg: Config, result: MonitorResult, dashboard: str | None = None) -> 
         def publish() -> None:
             from stacktags.cloud.submit import client
 
-            client(cfg, "sns").publish(TopicArn=topic, Subject=subject, Message=json.dumps(document, indent=1))
+            client(cfg, "sns", attempts=1).publish(
+                TopicArn=topic, Subject=subject, Message=json.dumps(document, indent=1)
+            )
 
         outcomes.append(f"sns: {with_retries(cfg, 'sns', publish)}")
     return "; ".join(outcomes) or None
@@ -117,7 +120,7 @@ def put_metrics(cfg: Config, result: MonitorResult) -> str | None:
     def put() -> None:
         from stacktags.cloud.submit import client
 
-        cloudwatch = client(cfg, "cloudwatch")
+        cloudwatch = client(cfg, "cloudwatch", attempts=1)
         for start in range(0, len(data), CLOUDWATCH_BATCH):
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + CLOUDWATCH_BATCH])
 
