@@ -105,7 +105,7 @@ def test_a_forced_top_tag_is_a_lone_tag_below_its_threshold(spark):
     assert_column_equality(rows.withColumn("forced", forced), "forced", "expected")
 
 
-def test_a_batch_is_a_score_run_or_a_window_and_a_bad_window_is_a_clear_error():
+def test_a_batch_is_a_score_run_or_a_window_and_a_bad_window_is_a_clear_error(spark):  # F.col needs a session
     assert "score_run" in str(batch_condition("3bceeb61"))
     assert "scored_at" in str(batch_condition("2026-12-01T00:00/2026-12-02"))
     with pytest.raises(BatchError, match="a window is FROM/TO in ISO form"):
