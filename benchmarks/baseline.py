@@ -23,9 +23,10 @@ from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from benchmarks.seed import prediction_rows
+
 C_GRID = (1.0, 3.0, 10.0, 30.0)
 THRESHOLD = 0.5
-RANKED = 5
 TITLE_REPEATS = 3
 # a word character, then word characters, dots, hashes, pluses or hyphens, ending on a word character, # or +
 TECH_TOKENS = r"(?u)\b\w[\w.#+-]*[\w#+]|\b\w"
@@ -72,13 +73,5 @@ def baseline_predictions(
     _, chosen_c, classifier = best
     fit_seconds = time.monotonic() - started
     probabilities = classifier.predict_proba(vectorizer.transform(test["text"]))
-    names = np.array(binarizer.classes_)
-    order = np.argsort(-probabilities, axis=1)[:, :RANKED]
-    rows = pd.DataFrame(
-        {
-            "truth": test["tags"].map(list).tolist(),
-            "predicted": [list(names[row]) for row in decide(probabilities)],
-            "ranked": [list(names[o]) for o in order],
-        }
-    )
+    rows = prediction_rows(test, binarizer.classes_, probabilities, decide(probabilities))
     return rows, chosen_c, fit_seconds

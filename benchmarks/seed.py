@@ -39,16 +39,21 @@ def seed_predictions(train: pd.DataFrame, test: pd.DataFrame, tags: list[str]) -
     classifier.fit(vectorizer.fit_transform(train["text"]), binarizer.fit_transform(train["tags"]))
     fit_seconds = time.monotonic() - started
     probabilities = classifier.predict_proba(vectorizer.transform(test["text"]))
-    names = np.array(binarizer.classes_)
+    return prediction_rows(test, binarizer.classes_, probabilities, probabilities >= SEED_THRESHOLD), fit_seconds
+
+
+def prediction_rows(test: pd.DataFrame, tags, probabilities: np.ndarray, chosen: np.ndarray) -> pd.DataFrame:
+    """(truth, predicted, ranked) per test row, in row order: its tags, the tags `chosen` (a 0/1 matrix over `tags`)
+    and the RANKED most probable tags."""
+    names = np.array(tags)
     order = np.argsort(-probabilities, axis=1)[:, :RANKED]
-    rows = pd.DataFrame(
+    return pd.DataFrame(
         {
             "truth": test["tags"].map(list).tolist(),
-            "predicted": [list(names[p >= SEED_THRESHOLD]) for p in probabilities],
+            "predicted": [list(names[row]) for row in chosen],
             "ranked": [list(names[o]) for o in order],
         }
     )
-    return rows, fit_seconds
 
 
 def seed_end_to_end(corpus: Path, num_tags: int = 100, test_fraction: float = 0.2) -> tuple[int, float]:

@@ -192,15 +192,11 @@ def batch_condition(batch: str) -> Column:
     return (scored_at >= F.lit(bounds[0]).cast("timestamp")) & (scored_at < F.lit(bounds[1]).cast("timestamp"))
 
 
-def threshold(cfg: Config, setting: str) -> float | None:
-    return cfg.get("monitor", setting)
-
-
 def check(rules, figures: list[Figure], cfg: Config, batch: str, version: int) -> list[Alert]:
     by_metric = {f.metric: f for f in figures if f.tag is None}
     alerts = []
     for rule in rules:
-        figure, limit = by_metric.get(rule.metric), threshold(cfg, rule.setting)
+        figure, limit = by_metric.get(rule.metric), cfg.get("monitor", rule.setting)
         if figure is None or limit is None:
             continue
         message = rule.breach(figure, limit)
