@@ -24,7 +24,15 @@ setup(
         # scripts/package.sh and the cloud targets: AWS's SDK and the packer of the EMR jobs' Python environment
         "deploy": ["boto3>=1.40", "venv-pack==0.2.0"],
         # the tests (moto: AWS's APIs served on 127.0.0.1), and ruff, pinned: its format changes between versions
-        "dev": ["pytest>=8", "chispa>=0.10", "deltalake>=0.25", "moto[server]==5.2.5", "pyyaml>=6", "ruff==0.17.6"],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist==3.8.0",
+            "chispa>=0.10",
+            "deltalake>=0.25",
+            "moto[server]==5.2.5",
+            "pyyaml>=6",
+            "ruff==0.17.6",
+        ],
         # the benchmarks/ tools: the seed's approach (scikit-learn, BeautifulSoup), process sampling, Delta reads
         "bench": ["scikit-learn>=1.4", "beautifulsoup4>=4.12", "psutil>=5.9", "deltalake>=0.25"],
     },

@@ -23,4 +23,4 @@ fi
 for module in pkgutil.walk_packages(stacktags.__path__, 'stacktags.'):
     importlib.import_module(module.name)
 print('every stacktags module imports under Python $version')"
-exec "$venv/bin/python" -m pytest tests -m "not jvm and not cluster_python" "$@"
+exec "$venv/bin/python" -m pytest tests -n 2 --dist loadfile -m "not jvm and not cluster_python" "$@"

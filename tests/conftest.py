@@ -27,9 +27,27 @@ TEST_SETTINGS = ["spark.spark.sql.shuffle.partitions=2", "spark.spark.driver.mem
 csv.field_size_limit(sys.maxsize)
 
 
+# The files whose tests take longest (minutes each, pytest --durations): collected first, so that scripts/test.sh's
+# two workers (pytest-xdist, a file at a time, in collection order) start them early and finish together.
+SLOWEST_FILES = [
+    "test_bench.py",
+    "test_s3.py",
+    "test_metastore.py",
+    "test_monitor.py",
+    "test_model_pipeline.py",
+    "test_registry.py",
+    "test_refresh.py",
+    "test_processes.py",
+]
+
+
 def pytest_collection_modifyitems(items):
     """Mark `jvm` the tests that start a JVM: those of the SparkSession fixture, and whole modules that say so
-    (pytestmark). scripts/test-python.sh runs the others under another Python: pytest -m "not jvm"."""
+    (pytestmark). scripts/test-python.sh runs the others under another Python: pytest -m "not jvm". The slowest
+    files go first (a stable sort: each file's tests keep their order)."""
+    items.sort(
+        key=lambda item: SLOWEST_FILES.index(item.path.name) if item.path.name in SLOWEST_FILES else len(SLOWEST_FILES)
+    )
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.jvm)
