@@ -53,6 +53,7 @@ MODEL_USERS = ("evaluate", "score")
 END_TO_END = ("ingest", "clean", "train", "evaluate", "score")  # the stages a user runs to go from CSV to tags
 SAMPLE_SECONDS = 0.25
 MB = 1024 * 1024
+LOG_TAIL_LINES = 30  # of a failed stage's log, in the error
 PROBE_ITERATIONS = 20_000_000
 
 
@@ -106,7 +107,8 @@ def run_measured(command: list[str], log: Path, timeout: float | None = None) ->
             time.sleep(SAMPLE_SECONDS)
     wall = time.monotonic() - start
     if process.returncode not in (0, cli.ALERT_STATUS):  # the monitor's alerts are a finding, not a failure
-        raise RuntimeError(f"{shlex.join(command)} failed (exit {process.returncode}); see {log}")
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-LOG_TAIL_LINES:])
+        raise RuntimeError(f"{shlex.join(command)} failed (exit {process.returncode}); {log} ends:\n{tail}")
     return wall, peak_jvm, peak_tree, True
 
 

@@ -71,7 +71,7 @@ def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
         cwd=ROOT,
         timeout=1200,
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-6000:]
     printed = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [cells[1].strip() for cells in printed[1:]] == STAGES and printed[0][7].strip() == "probe s"
     assert "End to end (ingest + clean + train + evaluate + score): stacktags" in result.stdout

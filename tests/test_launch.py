@@ -1,8 +1,11 @@
 """The spark-submit and spark-sql command lines built from a target's conf (--dry-run; no JVM)."""
 
 import json
+import os
 import subprocess
+import time
 import zipfile
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -39,6 +42,25 @@ def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tm
     assert props["spark.pyspark.python"] == str(ROOT / ".venv" / "bin" / "python")
     with zipfile.ZipFile(command[command.index("--py-files") + 1]) as archive:
         assert {"stacktags/__init__.py", "stacktags/ingest.py", "stacktags/session.py"} <= set(archive.namelist())
+
+
+def test_submits_at_once_never_share_a_file_that_differs(tmp_path):
+    """Two jobs submitted together (or the same job with other settings) read their own properties file; the same
+    settings and the same code give the same files, and a submit file unused for a week is removed."""
+
+    def files(warehouse):
+        command = launch.submit_command(ROOT, "clean", "local", None, ["--warehouse", str(warehouse)])
+        return [Path(command[command.index(option) + 1]) for option in ("--properties-file", "--py-files")]
+
+    (props_a, zip_a), (props_b, zip_b) = files(tmp_path / "a"), files(tmp_path / "b")
+    assert props_a != props_b and zip_a == zip_b
+    assert properties(props_a)["spark.sql.warehouse.dir"] == str(tmp_path / "a")
+    assert properties(props_b)["spark.sql.warehouse.dir"] == str(tmp_path / "b")
+    assert files(tmp_path / "a") == [props_a, zip_a]
+    week_old = time.time() - launch.SUBMIT_FILES_KEPT_SECONDS - 60
+    os.utime(props_b, (week_old, week_old))
+    files(tmp_path / "a")
+    assert props_a.is_file() and not props_b.exists()
 
 
 def test_jars_resolved_at_setup_go_with_jars_instead_of_packages(tmp_path):

@@ -13,10 +13,15 @@ package the version the AWS state machine runs (stacktags.cloud.submit.publish).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import io
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -30,26 +35,51 @@ from stacktags.errors import UserError
 # Spark 4.1's launcher gives every JVM the incubating Vector API module, and the JVM announces it on stderr at each
 # start; it says nothing about the run.
 JVM_START_NOTICE = b"WARNING: Using incubator modules: jdk.incubator.vector"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can carry
 
 
 def spark_bin(name: str) -> str:
     return str(Path(_find_spark_home()) / "bin" / name)
 
 
-def build_package_zip(dest: Path) -> Path:
-    """Zip the stacktags package for --py-files, so executors and cluster drivers import the same code."""
+# var/submit keeps what a run reads (its properties, the package zip) under names made from their content: two jobs
+# submitted at once never rewrite a file the other is reading (its executors import from the zip all run long).
+# A file that no submit has used for this long is removed.
+SUBMIT_FILES_KEPT_SECONDS = 7 * 24 * 3600
+
+
+def write_submit_file(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """`data` as directory/<stem>-<content hash><suffix>, written to a temporary name and renamed into place (a
+    reader never sees it half-written); the other submit files not used for SUBMIT_FILES_KEPT_SECONDS go."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dest = directory / f"{stem}-{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{dest.name}.", delete=False) as partial:
+        partial.write(data)
+    os.replace(partial.name, dest)
+    expired = time.time() - SUBMIT_FILES_KEPT_SECONDS
+    for old in directory.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # another submit removed it first
+            if old.stat().st_mtime < expired:
+                old.unlink()
+    return dest
+
+
+def build_package_zip(directory: Path) -> Path:
+    """Zip the stacktags package for --py-files, so executors and cluster drivers import the same code. The entries
+    carry a fixed date: the same code gives the same bytes, so the same file."""
     package_dir = Path(stacktags.__file__).parent
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(package_dir.rglob("*.py")):
-            archive.write(path, Path("stacktags") / path.relative_to(package_dir))
-    return dest
+            entry = zipfile.ZipInfo(str(Path("stacktags") / path.relative_to(package_dir)), date_time=ZIP_DATE)
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return write_submit_file(directory, "stacktags", ".zip", buffer.getvalue())
 
 
-def write_properties(props: dict[str, str], dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text("".join(f"{key} {value}\n" for key, value in sorted(props.items())), encoding="utf-8")
-    return dest
+def write_properties(props: dict[str, str], directory: Path, stem: str) -> Path:
+    text = "".join(f"{key} {value}\n" for key, value in sorted(props.items()))
+    return write_submit_file(directory, stem, ".properties", text.encode("utf-8"))
 
 
 def split_launch_options(props: dict[str, str], master: str | None) -> tuple[list[str], dict[str, str]]:
@@ -129,9 +159,9 @@ def spark_submit_command(
         "--name",
         f"stacktags-{script.stem}",
         "--properties-file",
-        str(write_properties(props, work / f"{script.stem}.properties")),
+        str(write_properties(props, work, script.stem)),
         "--py-files",
-        str(build_package_zip(work / "stacktags.zip")),
+        str(build_package_zip(work)),
         str(script),
         *app_args,
     ]
@@ -145,7 +175,7 @@ def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]
         spark_bin("spark-sql"),
         *options,
         "--properties-file",
-        str(write_properties(props, work / "spark-sql.properties")),
+        str(write_properties(props, work, "spark-sql")),
         "--database",
         cfg.database,
         "--hiveconf",

@@ -18,6 +18,7 @@ emr-spark-8.1.0). venv-pack's --python-prefix, which would move the link, makes 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -62,11 +63,17 @@ def run(command: list[str], what: str) -> None:
 
 
 def build_wheel(root: Path, dest: Path) -> Path:
-    # setuptools builds in the checkout's build/ and would ship what a former build left there (a removed module)
-    shutil.rmtree(root / "build", ignore_errors=True)
-    run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dest), str(root)], "pip wheel"
-    )
+    # setuptools builds in the checkout's build/ and would ship what a former build left there (a removed module);
+    # one build at a time per checkout (a lock file beside it), or one would empty build/ under the other
+    lock = root / "var" / "build-wheel.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        shutil.rmtree(root / "build", ignore_errors=True)
+        run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dest), str(root)],
+            "pip wheel",
+        )
     (wheel,) = dest.glob("stacktags-*.whl")
     return wheel
 
