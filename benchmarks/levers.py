@@ -1,0 +1,134 @@
+"""Compare training settings ("levers") on one data set's split: each variant fitted, tuned and scored on the same rows.
+
+    scripts/levers.sh --source ../shared/data/se-dev [--split 70|85] [--record] \
+        'today:' 'reg 3e-6:train.reg_param=3e-6' 'bigrams 2^20:train.bigrams=true;train.num_features=1048576'
+
+A variant is NAME:SETTINGS, the settings as --set takes them, separated by ";" (none: the conf as it is). The folder
+is ingested and cleaned once into a scratch warehouse (kept under --work and reused while the split is the same);
+then, in one Spark session, each variant's predictor is fitted on the train split, its thresholds tuned on the
+validation split and its predictions on the test split scored by stacktags.metrics: the train job's steps without
+saving a model, so that a lever costs its fit and not a whole pipeline. quality.sh remains the measure of record
+(a user's pipeline, beside the baselines); this is the quick side-by-side of settings that issue 30 asks for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from benchmarks.bench import RUNS_LOG, invocation, publish
+from stacktags import config
+from stacktags.clean import SILVER_TABLE, rows_of_split
+from stacktags.evaluate import predicted
+from stacktags.metrics import evaluate_predictions
+from stacktags.model import fit_predictor, has_any_of, tune_thresholds
+from stacktags.session import build_session
+from stacktags.stages import run_clean, run_ingest
+
+SPLITS = {  # --split: the share of questions in train, validation and test
+    "70": "clean.split={train=0.7,validation=0.1,test=0.2}",  # the conf's
+    "85": "clean.split={train=0.85,validation=0.14,test=0.01}",  # issue 30's "nothing held back from training"
+}
+COLUMNS = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]
+METRICS = [("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"), ("P@1", "p_at_1"), ("P@3", "p_at_3"), ("R@5", "r_at_5")]
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, colon, settings = text.partition(":")
+    if not colon or not name:
+        raise SystemExit(f"levers: a variant is NAME:SETTINGS (settings separated by ';'), got {text!r}")
+    return name, [setting for setting in settings.split(";") if setting]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="scripts/levers.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--root", type=Path, required=True, help="the project folder")
+    parser.add_argument("--source", type=Path, required=True, help="a StackSample-format folder with tags")
+    parser.add_argument("--split", choices=SPLITS, default="70", help="train/validation/test percentages")
+    parser.add_argument("--set", action="append", default=[], help="a setting for every variant (repeatable)")
+    parser.add_argument("--work", type=Path, help="scratch folder (default var/levers/<source name>-<split>)")
+    parser.add_argument("--record", type=Path, nargs="?", const=RUNS_LOG, help="append to benchmarks/runs.jsonl")
+    parser.add_argument("--note", default="", help="a line to record with the results")
+    parser.add_argument("variants", nargs="+", metavar="NAME:SETTINGS")
+    args = parser.parse_args(argv)
+    variants = [parse_variant(v) for v in args.variants]
+    root = args.root.resolve()
+    work = (args.work or root / "var" / "levers" / f"{args.source.name}-{args.split}").resolve()
+    common = [SPLITS[args.split], *args.set]
+
+    def conf(settings: list[str]) -> config.Config:
+        return config.load(
+            root / "conf" / "local.toml", warehouse=str(work / "warehouse"), settings=[*common, *settings]
+        )
+
+    cfg = conf([])
+    spark = build_session(cfg, "levers")
+    try:
+        silver = cfg.table(SILVER_TABLE)
+        # the cleaned rows are reused when they came from the same folder with the same settings
+        stamp, made_from = work / "made-from.txt", "\n".join([str(args.source.resolve()), *common])
+        if not (spark.catalog.tableExists(silver) and stamp.is_file() and stamp.read_text() == made_from):
+            spark.sql(f"DROP DATABASE IF EXISTS {cfg.database} CASCADE")
+            spark.sql(f"CREATE DATABASE {cfg.database}")
+            run_ingest(spark, cfg, str(args.source))
+            run_clean(spark, cfg)
+            stamp.write_text(made_from)
+        data = spark.table(silver).select(*COLUMNS, "split").cache()
+        training, validation, test = (rows_of_split(data, s).select(*COLUMNS) for s in ("train", "validation", "test"))
+        results = []
+        for name, settings in variants:
+            started = time.monotonic()
+            predictor = fit_predictor(conf(settings), training)
+            classifier = predictor.stages[-1]
+            tags = classifier.getOrDefault(classifier.tags)
+            classifier.setThresholds(tune_thresholds(predictor, validation.where(has_any_of("tags", tags))))
+            # the test rows as the evaluate job judges them: truth cut to the model's tags, rows left with one
+            known = F.array_intersect("tags", F.array(*map(F.lit, tags)))
+            judged = test.withColumn("tags", known).where(F.size("tags") > 0)
+            overall = evaluate_predictions(predicted(predictor, judged), tags).overall
+            seconds = time.monotonic() - started
+            results.append({"variant": name, "settings": settings, "overall": overall, "seconds": seconds})
+            print(f"[levers] {name}: micro-F1 {overall['micro_f1']:.4f} in {seconds:.0f} s", flush=True)
+    finally:
+        spark.stop()
+
+    first = results[0]["overall"]
+    header = ["variant", "settings", *(label for label, _ in METRICS), f"micro-F1 vs {results[0]['variant']}", "s"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    for result in results:
+        overall = result["overall"]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    result["variant"],
+                    "; ".join(f"`{s}`" for s in result["settings"]) or "(the conf)",
+                    *(f"{overall[key]:.4f}" for _, key in METRICS),
+                    f"{overall['micro_f1'] - first['micro_f1']:+.4f}",
+                    f"{result['seconds']:.0f}",
+                ]
+            )
+            + " |"
+        )
+    publish(
+        f"levers on {args.source.name}, split {args.split}",
+        invocation("scripts/levers.sh", argv, root),
+        [
+            f"test split: {int(first['rows']):,} questions with one of the tags",
+            *(f"every variant: `{s}`" for s in common),
+        ],
+        args.note,
+        "\n".join(lines),
+        args.record,
+        results,
+        root,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Training settings side by side on one data set's split (fit, tune, score per variant); see --help.
+# --record appends the run to benchmarks/runs.jsonl (docs/benchmarking.md).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"   # the benchmarks package: a folder of the clone, not installed
+"$root/scripts/setup.sh" >/dev/null
+exec "$root/.venv/bin/python" -m benchmarks.levers --root "$root" "$@"
