@@ -25,7 +25,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from benchmarks.seed import prediction_rows
 
-C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 THRESHOLD = 0.5
 TITLE_REPEATS = 3
 # a word character, then word characters, dots, hashes, pluses or hyphens, ending on a word character, # or +

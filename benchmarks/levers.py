@@ -4,11 +4,13 @@
         'today:' 'reg 3e-6:train.reg_param=3e-6' 'bigrams 2^20:train.bigrams=true;train.num_features=1048576'
 
 A variant is NAME:SETTINGS, the settings as --set takes them, separated by ";" (none: the conf as it is). The folder
-is ingested and cleaned once into a scratch warehouse (kept under --work and reused while the split is the same);
+is ingested and cleaned once into a scratch warehouse (kept under --work and reused while the folder and the split are the same);
 then, in one Spark session, each variant's predictor is fitted on the train split, its thresholds tuned on the
 validation split and its predictions on the test split scored by stacktags.metrics: the train job's steps without
-saving a model, so that a lever costs its fit and not a whole pipeline. quality.sh remains the measure of record
-(a user's pipeline, beside the baselines); this is the quick side-by-side of settings that issue 30 asks for.
+saving a model, so that a lever costs its fit and not a whole pipeline. Each variant's micro-F1 is given against
+the first's with the 95% interval of the difference (a paired bootstrap over the test questions): a lever whose
+interval holds 0 is within the noise. quality.sh remains the measure of record (a user's pipeline, beside the
+baselines); this is the quick side-by-side of settings that issue 30 asks for.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from benchmarks.bench import RUNS_LOG, invocation, publish
@@ -33,7 +37,28 @@ SPLITS = {  # --split: the share of questions in train, validation and test
     "85": "clean.split={train=0.85,validation=0.14,test=0.01}",  # issue 30's "nothing held back from training"
 }
 COLUMNS = ["Id", "title_tokens", "body_tokens", "code_tokens", "tags"]
+BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED = 1000, 0
 METRICS = [("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"), ("P@1", "p_at_1"), ("P@3", "p_at_3"), ("R@5", "r_at_5")]
+
+
+def row_counts(rows: DataFrame) -> np.ndarray:
+    """Per test question, in Id order (the same in every variant): its true tags found, true tags, tags predicted."""
+    found = F.size(F.array_intersect("truth", "predicted"))
+    frame = rows.select("Id", found.alias("found"), F.size("truth").alias("true"), F.size("predicted").alias("said"))
+    return np.array([(r.found, r.true, r.said) for r in frame.orderBy("Id").collect()], dtype=np.int64)
+
+
+def bootstrap_interval(base: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """The 95% interval of micro-F1(other) - micro-F1(base) over BOOTSTRAP_SAMPLES resamples of the test questions,
+    the same questions for both (a paired bootstrap): a lever whose interval holds 0 is within the noise."""
+    picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(base), size=(BOOTSTRAP_SAMPLES, len(base)))
+
+    def micro_f1(counts: np.ndarray) -> np.ndarray:
+        found, true, said = (counts[:, i][picks].sum(axis=1) for i in range(3))
+        return 2 * found / np.maximum(true + said, 1)
+
+    low, high = np.percentile(micro_f1(other) - micro_f1(base), [2.5, 97.5])
+    return float(low), float(high)
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -80,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             stamp.write_text(made_from)
         data = spark.table(silver).select(*COLUMNS, "split").cache()
         training, validation, test = (rows_of_split(data, s).select(*COLUMNS) for s in ("train", "validation", "test"))
-        results = []
+        results, counts = [], []
         for name, settings in variants:
             started = time.monotonic()
             predictor = fit_predictor(conf(settings), training)
@@ -90,15 +115,27 @@ def main(argv: list[str] | None = None) -> None:
             # the test rows as the evaluate job judges them: truth cut to the model's tags, rows left with one
             known = F.array_intersect("tags", F.array(*map(F.lit, tags)))
             judged = test.withColumn("tags", known).where(F.size("tags") > 0)
-            overall = evaluate_predictions(predicted(predictor, judged), tags).overall
+            rows = predicted(predictor, judged, "Id").cache()
+            overall = evaluate_predictions(rows, tags).overall
+            per_question = row_counts(rows)
+            rows.unpersist()
             seconds = time.monotonic() - started
             results.append({"variant": name, "settings": settings, "overall": overall, "seconds": seconds})
+            counts.append(per_question)
             print(f"[levers] {name}: micro-F1 {overall['micro_f1']:.4f} in {seconds:.0f} s", flush=True)
     finally:
         spark.stop()
 
     first = results[0]["overall"]
-    header = ["variant", "settings", *(label for label, _ in METRICS), f"micro-F1 vs {results[0]['variant']}", "s"]
+    for result, per_question in zip(results, counts):
+        result["micro_f1_change_95"] = bootstrap_interval(counts[0], per_question)
+    header = [
+        "variant",
+        "settings",
+        *(label for label, _ in METRICS),
+        f"micro-F1 vs {results[0]['variant']} (95% interval)",
+        "s",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for result in results:
         overall = result["overall"]
@@ -109,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
                     result["variant"],
                     "; ".join(f"`{s}`" for s in result["settings"]) or "(the conf)",
                     *(f"{overall[key]:.4f}" for _, key in METRICS),
-                    f"{overall['micro_f1'] - first['micro_f1']:+.4f}",
+                    "{:+.4f} ({:+.4f} to {:+.4f})".format(
+                        overall["micro_f1"] - first["micro_f1"], *result["micro_f1_change_95"]
+                    ),
                     f"{result['seconds']:.0f}",
                 ]
             )

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.baseline import C_GRID, TECH_TOKENS, baseline_predictions, baseline_text, decide
+from benchmarks.levers import bootstrap_interval, parse_variant
 from benchmarks.quality import Approach, band_figures, group_table, joined_source, margin_table
 from benchmarks.seed import seed_predictions, seed_text
 
@@ -100,3 +101,30 @@ def test_the_margin_table_says_how_far_ahead_stacktags_is():
     ours = Approach("ours", {"micro_f1": 0.75, "macro_f1": 0.6, "p_at_1": 0.84}, [], 1, 1.0)
     baseline = Approach("baseline", {"micro_f1": 0.72, "macro_f1": 0.61, "p_at_1": 0.84}, [], 1, 1.0)
     assert margin_table(ours, baseline).splitlines()[2] == "| ours | +0.030 | -0.010 | +0.000 |"
+
+
+def test_the_levers_bootstrap_interval_holds_zero_for_noise_and_not_for_a_real_gain():
+    rng = np.random.default_rng(1)
+    true = rng.integers(1, 4, size=2000)
+    said = np.maximum(true + rng.integers(-1, 2, size=2000), 1)
+    base = np.stack([rng.binomial(np.minimum(true, said), 0.6), true, said], axis=1)
+    assert bootstrap_interval(base, base) == (0.0, 0.0)
+    reshuffled = base.copy()  # the same number of tags found, on other questions: no gain, some noise
+    reshuffled[:, 0] = rng.permutation(base[:, 0])
+    low, high = bootstrap_interval(base, reshuffled)
+    assert low < 0 < high
+    better = base.copy()  # one more true tag found on a tenth of the questions that had one to find
+    room = np.flatnonzero(base[:, 0] < np.minimum(true, said))
+    better[room[: len(room) // 10], 0] += 1
+    low, high = bootstrap_interval(base, better)
+    assert 0 < low < high
+
+
+def test_a_lever_is_a_name_and_its_settings():
+    assert parse_variant("today:") == ("today", [])
+    assert parse_variant("2^20:train.num_features=1048576;train.min_doc_freq=1") == (
+        "2^20",
+        ["train.num_features=1048576", "train.min_doc_freq=1"],
+    )
+    with pytest.raises(SystemExit, match="NAME:SETTINGS"):
+        parse_variant("train.reg_param=1e-6")
