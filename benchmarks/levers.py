@@ -4,13 +4,13 @@
         'today:' 'reg 3e-6:train.reg_param=3e-6' 'bigrams 2^20:train.bigrams=true;train.num_features=1048576'
 
 A variant is NAME:SETTINGS, the settings as --set takes them, separated by ";" (none: the conf as it is). The folder
-is ingested and cleaned once into a scratch warehouse (kept under --work and reused while the folder and the split are the same);
-then, in one Spark session, each variant's predictor is fitted on the train split, its thresholds tuned on the
-validation split and its predictions on the test split scored by stacktags.metrics: the train job's steps without
-saving a model, so that a lever costs its fit and not a whole pipeline. Each variant's micro-F1 is given against
-the first's with the 95% interval of the difference (a paired bootstrap over the test questions): a lever whose
-interval holds 0 is within the noise. quality.sh remains the measure of record (a user's pipeline, beside the
-baselines); this is the quick side-by-side of settings that issue 30 asks for.
+is ingested and cleaned once into a scratch warehouse (kept under --work and reused while the folder and the split
+are the same); then, in one Spark session, each variant's predictor is fitted on the train split, its thresholds
+tuned on the validation split and its predictions on the test split scored by stacktags.metrics: the train job's
+steps without saving a model, so that a lever costs its fit and not a whole pipeline. Each variant's micro-F1 is
+given against the first's with the 95% interval of the difference (a paired bootstrap over the test questions): a
+lever whose interval holds 0 is within the noise. quality.sh remains the measure of record (a user's pipeline,
+beside the baselines); this is the quick side-by-side of settings that issue 30 asks for.
 """
 
 from __future__ import annotations
