@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from benchmarks.bench import RUNS_LOG, invocation, publish
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, rows_of_split
-from stacktags.evaluate import predicted
+from stacktags.evaluate import judged_rows, predicted
 from stacktags.metrics import evaluate_predictions
 from stacktags.model import fit_predictor, has_any_of, tune_thresholds
 from stacktags.session import build_session
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             classifier = predictor.stages[-1]
             tags = classifier.getOrDefault(classifier.tags)
             classifier.setThresholds(tune_thresholds(predictor, validation.where(has_any_of("tags", tags))))
-            # the test rows as the evaluate job judges them: truth cut to the model's tags, rows left with one
-            known = F.array_intersect("tags", F.array(*map(F.lit, tags)))
-            judged = test.withColumn("tags", known).where(F.size("tags") > 0)
-            rows = predicted(predictor, judged, "Id").cache()
+            rows = predicted(predictor, judged_rows(test, tags), "Id").cache()
             overall = evaluate_predictions(rows, tags).overall
             per_question = row_counts(rows)
             rows.unpersist()

@@ -59,6 +59,12 @@ def reports_dir(cfg: Config) -> str:
     return f"{base.rstrip('/')}/{cfg.database}"
 
 
+def judged_rows(test: DataFrame, tags: list[str]) -> DataFrame:
+    """Test rows as evaluation judges them: their truth cut to the model's tags, the rows left with none dropped."""
+    known = F.array(*map(F.lit, tags))
+    return test.withColumn("tags", F.array_intersect("tags", known)).where(F.size("tags") > 0)
+
+
 def predicted(predictor, test: DataFrame, *more: str) -> DataFrame:
     """The test rows with their truth, the predicted tags and the tags ranked by score (the columns of
     metrics.evaluate_predictions), and `more` of the predictor's output."""
@@ -76,14 +82,10 @@ def evaluate(
     version, model, info = load_model(spark, cfg, version, "evaluate")
     predictor, classifier = predictor_of(model), classifier_of(model)
     tags = classifier.getOrDefault(classifier.tags)
-    known = F.array(*map(F.lit, tags))
     data = spark.read.option("versionAsOf", info["data_version"]).table(info["data_table"])
     test_from = (info["params"] or {}).get("test_from")  # the model's own split keeps its training rows out
-    test = (
-        rows_of_split(data, "test", test_from)
-        .withColumn("tags", F.array_intersect("tags", known))
-        .where(F.size("tags") > 0)
-        .select("Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags")
+    test = judged_rows(rows_of_split(data, "test", test_from), tags).select(
+        "Id", "title", "title_tokens", "body_tokens", "code_tokens", "tags"
     )
     # one prediction of the test rows, cached with their features, serves the metrics, the probability histograms
     # (counted from the features where they are scored) and the examples
