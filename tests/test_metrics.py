@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
+from stacktags import config
+from stacktags.config import ConfigError
 from stacktags.metrics import evaluate_predictions
-from stacktags.model import best_f1_buckets, tuned_thresholds
+from stacktags.model import best_f1_buckets, micro_f1_at, reg_params, tuned_thresholds
 
 TAGS = ["a", "b", "c", "d"]
 
@@ -71,3 +74,31 @@ def test_thresholds_meet_halfway_between_own_and_shared():
     assert shared == pytest.approx(0.7)
     assert tuned_thresholds(positives, negatives) == pytest.approx([0.7, 0.7, 0.7, 0.35])
     assert tuned_thresholds(np.zeros((1, 10)), np.ones((1, 10))) == [0.9]  # no positives: F1 ties at 0, highest wins
+
+
+def test_micro_f1_at_thresholds_counts_every_tag_at_or_above_its_threshold():
+    positives, negatives = validation_histograms()
+    # at 0.7 for every tag: tp 13, fp 1, fn 8 (the shared optimum above) -> F1 26/35
+    assert micro_f1_at(positives, negatives, [0.7] * 4) == pytest.approx(26 / 35)
+    # tag 3 at 0.0 instead: tag 3's rows all count -> tp 13 - tp3(0.7) + pos3, fp 1 - fp3(0.7) + neg3
+    tp = 13 - positives[3, 7:].sum() + positives[3].sum()
+    fp = 1 - negatives[3, 7:].sum() + negatives[3].sum()
+    fn = positives.sum() - tp
+    assert micro_f1_at(positives, negatives, [0.7, 0.7, 0.7, 0.0]) == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert micro_f1_at(np.zeros((1, 10)), np.ones((1, 10)), [0.5]) == 0.0
+
+
+def test_reg_param_is_a_value_or_values_to_choose_from():
+    def regs(value):
+        return reg_params(config.load(ROOT / "conf" / "local.toml", settings=[f"train.reg_param={value}"]))
+
+    assert regs("3e-7") == [3e-7]
+    assert regs("[1e-6, 3e-6, 0]") == [1e-6, 3e-6, 0.0]
+    for bad, says in (
+        ("[]", "a number or a list of numbers"),
+        ('["a"]', "a number or a list of numbers"),
+        ("[true]", "a number or a list of numbers"),
+        ("[1e-6, -1e-6]", "at least 0"),
+    ):
+        with pytest.raises(ConfigError, match=f"train.reg_param must be {says}"):
+            regs(bad)

@@ -526,9 +526,9 @@ def test_tags_learnt_in_groups_equal_tags_learnt_together(spark, training_rows, 
     groups = []
     fit_group = MultilabelLogisticRegression._fit_group
 
-    def recorded(self, spark, blocks, every, theta):
+    def recorded(self, spark, blocks, every, theta, path):
         groups.append((blocks.map(lambda b: b.Y.shape[1]).distinct().collect(), theta.shape[1]))
-        return fit_group(self, spark, blocks, every, theta)
+        return fit_group(self, spark, blocks, every, theta, path)
 
     monkeypatch.setattr(MultilabelLogisticRegression, "_fit_group", recorded)
     grouped = fit(tagsPerFit=2)
@@ -906,6 +906,27 @@ def test_fit_with_idf_with_the_mllib_solver_runs_mllibs_stages_in_turn(spark, te
     np.testing.assert_allclose(mllib_idf.idf.toArray(), lockstep_idf.idf.toArray(), rtol=1e-12)
     np.testing.assert_allclose(mllib_model.coefficients, lockstep_model.coefficients, atol=2e-4)
     np.testing.assert_allclose(mllib_model.intercepts, lockstep_model.intercepts, atol=2e-4)
+
+
+def test_a_regularisation_path_reaches_each_values_own_optimum(spark, term_count_rows):
+    """fitPathWithIDF packs once and fits each value from the one before (strongest first): run to convergence, each
+    model is the one fitWithIDF makes at that value alone, in the order asked; the mllib solver fits each alone."""
+    idf = IDF(inputCol="tf", outputCol="tfidf", minDocFreq=3)
+    normalizer = Normalizer(inputCol="tfidf", outputCol="features", p=2.0)
+    regs = [0.001, 0.1, 0.01]
+    _, path = cold_estimator(numTags=3, maxIter=200, tol=1e-12).fitPathWithIDF(term_count_rows, idf, normalizer, regs)
+    assert len(path) == 3
+    for reg, fitted in zip(regs, path):
+        _, alone = cold_estimator(numTags=3, regParam=reg, maxIter=200, tol=1e-12).fitWithIDF(
+            term_count_rows, idf, normalizer
+        )
+        # to 1e-3: at the weakest value both fits stop at maxIter a few 1e-4 short of the optimum, on other paths
+        np.testing.assert_allclose(fitted.coefficients, alone.coefficients, atol=1e-3)
+        np.testing.assert_allclose(fitted.intercepts, alone.intercepts, atol=1e-3)
+    norms = [np.abs(fitted.coefficients).sum() for fitted in path]
+    assert norms[1] < norms[2] < norms[0]  # the stronger the regularisation, the smaller the coefficients
+    with pytest.raises(ValueError, match="one or more values"):
+        cold_estimator(numTags=3).fitPathWithIDF(term_count_rows, idf, normalizer, [])
 
 
 def test_fit_with_idf_needs_an_l2_normalizer_into_the_features(term_count_rows):

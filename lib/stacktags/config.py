@@ -72,7 +72,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_iter": int,
         "tags_per_fit": int,
         "other_rows_rate": (int, float),
-        "reg_param": (int, float),
+        "reg_param": (int, float, list),  # a number, or numbers to choose from on the validation split
         "max_tags": int,
         "test_from": (str, date),
         "models_dir": str,
@@ -176,6 +176,7 @@ TYPE_NAMES = {
     list: "a list",
     dict: "a table",
     (int, float): "a number",
+    (int, float, list): "a number or a list of numbers",
     (str, date): "a date such as 2015-01-01",
 }
 
@@ -208,8 +209,13 @@ def check_setting(section: str, key: str, value: Any, origin: str) -> None:
     is_bool = isinstance(value, bool)
     if (is_bool and kind is not bool) or not isinstance(value, kind):
         raise ConfigError(f"{origin}: {section}.{key} must be {TYPE_NAMES[kind]}, got {value!r}")
+    numbers = [value]
+    if isinstance(value, list) and kind is not list:  # a setting that takes a number or a list of numbers
+        if not value or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in value):
+            raise ConfigError(f"{origin}: {section}.{key} must be {TYPE_NAMES[kind]}, got {value!r}")
+        numbers = value
     low, high = RANGES.get((section, key), (None, None))
-    if (low is not None and value < low) or (high is not None and value > high):
+    if any((low is not None and n < low) or (high is not None and n > high) for n in numbers):
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise ConfigError(f"{origin}: {section}.{key} must be {bounds}, got {value!r}")
     if (section, key) in STRING_LISTS and not all(isinstance(item, str) for item in value):

@@ -9,6 +9,7 @@ which read questions_clean where the tokens already are, run the predictor alone
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -69,7 +70,7 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
                 numTags=setting("num_tags", int),
                 maxIter=setting("mllib_max_iter" if solver == "mllib" else "max_iter", int),
                 parallelism=setting("mllib_parallelism", int),
-                regParam=setting("reg_param", float),
+                regParam=reg_params(cfg)[0],
                 warmStartRows=setting("warm_start_rows", int),
                 warmStartIter=setting("warm_start_iter", int),
                 tagsPerFit=setting("tags_per_fit", int),
@@ -81,12 +82,48 @@ def predictor_pipeline(cfg: Config) -> Pipeline:
     )
 
 
-def fit_predictor(cfg: Config, training: DataFrame) -> PipelineModel:
-    """What predictor_pipeline(cfg).fit(training) returns, with one pass over the data fewer: IDF is fitted in the
-    classifier's packing pass (MultilabelLogisticRegression.fitWithIDF)."""
+def reg_params(cfg: Config) -> list[float]:
+    """[train] reg_param: one value, or a list of values that training chooses from on the validation split (the
+    conf's checks have made them numbers >= 0)."""
+    value = cfg.require("train", "reg_param")
+    return [float(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def fit_predictors(cfg: Config, training: DataFrame) -> list[PipelineModel]:
+    """One predictor per value of reg_params(cfg), in its order: what predictor_pipeline(cfg).fit(training) returns
+    at each value, with IDF fitted in the classifier's packing pass and the rows packed once for all of them
+    (MultilabelLogisticRegression.fitPathWithIDF)."""
     hashing_tf, idf, normalizer, classifier = predictor_pipeline(cfg).getStages()
-    idf_model, classifier_model = classifier.fitWithIDF(hashing_tf.transform(training), idf, normalizer)
-    return PipelineModel(stages=[hashing_tf, idf_model, normalizer, classifier_model])
+    idf_model, classifiers = classifier.fitPathWithIDF(hashing_tf.transform(training), idf, normalizer, reg_params(cfg))
+    return [PipelineModel(stages=[hashing_tf, idf_model, normalizer, fitted]) for fitted in classifiers]
+
+
+@dataclass
+class TunedPredictor:
+    """The predictor training keeps: the one whose tuned thresholds gave the best validation micro-F1."""
+
+    predictor: PipelineModel
+    reg_param: float
+    validation_micro_f1: dict[float, float]  # of each reg_param tried
+
+
+def fit_and_tune(cfg: Config, training: DataFrame, validation: DataFrame) -> TunedPredictor:
+    """Fit a predictor per reg_param, tune each one's thresholds on the validation rows (those with one of its
+    tags) and keep the one with the best micro-F1 there (the first on ties), its thresholds set."""
+    regs = reg_params(cfg)
+    predictors = fit_predictors(cfg, training)
+    tags = classifier_of(predictors[0]).getOrDefault("tags")
+    rows = validation.where(has_any_of("tags", tags))
+    tuned = []
+    for reg, predictor in zip(regs, predictors):
+        histograms = threshold_histograms(predictor, rows)
+        thresholds = tuned_thresholds(*histograms)
+        tuned.append((micro_f1_at(*histograms, thresholds), reg, predictor, thresholds))
+        log.info("reg_param %g: validation micro-F1 %.4f at the tuned thresholds", reg, tuned[-1][0])
+    best = max(tuned, key=lambda t: t[0])  # max keeps the first of equal scores
+    _, reg, predictor, thresholds = best
+    classifier_of(predictor).setThresholds(thresholds)
+    return TunedPredictor(predictor, reg, {r: score for score, r, _, _ in tuned})
 
 
 def classifier_of(model: PipelineModel) -> MultilabelLogisticModel:
@@ -99,11 +136,27 @@ def predictor_of(model: PipelineModel) -> PipelineModel:
     return model.stages[-1]
 
 
-def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
-    """Per tag, a decision threshold tuned on the validation rows (see tuned_thresholds)."""
+def threshold_histograms(predictor: PipelineModel, validation: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per tag, the validation rows' probabilities in THRESHOLD_BUCKETS buckets, with and without the tag."""
     classifier = predictor.stages[-1]
     features = PipelineModel(predictor.stages[:-1]).transform(validation)
-    return tuned_thresholds(*classifier.probabilityHistograms(features, "tags", THRESHOLD_BUCKETS))
+    return classifier.probabilityHistograms(features, "tags", THRESHOLD_BUCKETS)
+
+
+def tune_thresholds(predictor: PipelineModel, validation: DataFrame) -> list[float]:
+    """Per tag, a decision threshold tuned on the validation rows (see tuned_thresholds)."""
+    return tuned_thresholds(*threshold_histograms(predictor, validation))
+
+
+def micro_f1_at(positives: np.ndarray, negatives: np.ndarray, thresholds: list[float]) -> float:
+    """positives/negatives: (tags, buckets) counts of probabilities. The micro-F1 of predicting each tag whose
+    probability reaches its threshold (each question's tags taken one by one: no minimum or maximum per question)."""
+    buckets = positives.shape[1]
+    first = np.ceil(np.asarray(thresholds) * buckets - 1e-9).astype(int)  # the first bucket at or above
+    at_or_above = np.arange(buckets)[None, :] >= first[:, None]
+    tp, fp = (positives * at_or_above).sum(), (negatives * at_or_above).sum()
+    fn = positives.sum() - tp
+    return float(2 * tp / max(2 * tp + fp + fn, 1))
 
 
 MIN_TUNING_POSITIVES = 5  # fewer validation positives than this give a threshold that is noise
@@ -188,15 +241,14 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
     rows = data.where(is_train | in_split("validation", test_from)).select(*columns, is_train.alias("_train")).cache()
     training = rows.where("_train").select(*columns)
     started = time.monotonic()
-    predictor = fit_predictor(cfg, training)
+    chosen = fit_and_tune(cfg, training, rows.where(~F.col("_train")).select(*columns))
+    predictor = chosen.predictor
     classifier = predictor.stages[-1]
     tags = classifier.getOrDefault(classifier.tags)
+    thresholds = classifier.getOrDefault(classifier.thresholds)
     has_model_tag = has_any_of("tags", tags)
-    validation = rows.where(~F.col("_train") & has_model_tag).select(*columns)
-    log.info("fitted %d tags in %.0f s; tuning thresholds", len(tags), time.monotonic() - started)
-    thresholds = tune_thresholds(predictor, validation)
-    classifier.setThresholds(thresholds)
     fit_seconds = time.monotonic() - started
+    log.info("fitted and tuned %d tags in %.0f s at reg_param %g", len(tags), fit_seconds, chosen.reg_param)
     train_rows = training.where(has_model_tag).count()
     # what the monitor compares scoring batches with: every validation row, as a batch holds questions without
     # any of the model's tags too
@@ -220,6 +272,8 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
             "train_rows": str(train_rows),
             "tags": str(len(tags)),
             "fit_seconds": f"{fit_seconds:.1f}",
+            "reg_param_chosen": repr(chosen.reg_param),
+            "validation_micro_f1": json.dumps({repr(r): round(f, 4) for r, f in chosen.validation_micro_f1.items()}),
         }
     )
     change_stages(spark, cfg, [Transition(version, TRAINING, CANDIDATE)], "saved", run_id, params=params)

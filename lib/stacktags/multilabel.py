@@ -190,7 +190,7 @@ class MultilabelLogisticRegression(
     def _fit(self, dataset: DataFrame) -> MultilabelLogisticModel:
         if self.getSolver() == "mllib":
             return self._fit_with_mllib(dataset)
-        return self._fit_vectors(dataset, self.getFeaturesCol(), idf=None)[1]
+        return self._fit_vectors(dataset, self.getFeaturesCol(), None, [self.getRegParam()])[1][0]
 
     def _fit_with_mllib(self, dataset: DataFrame) -> MultilabelLogisticModel:
         """The per-tag models fitted by pyspark.ml's LogisticRegression (mllib_per_tag), in the same model class."""
@@ -220,6 +220,17 @@ class MultilabelLogisticRegression(
         lockstep solver does it in one pass over the data instead of two: every row is packed as term counts, the
         packed columns' row counts are IDF's document frequencies, and the blocks are weighted, normalised and cut
         to the rows with one of the tags where they are cached. The mllib solver runs the three stages in turn."""
+        idf_model, (model,) = self.fitPathWithIDF(dataset, idf, normalizer, [self.getRegParam()])
+        return idf_model, model
+
+    def fitPathWithIDF(
+        self, dataset: DataFrame, idf: IDF, normalizer: Normalizer, regParams: list[float]
+    ) -> tuple[IDFModel, list[MultilabelLogisticModel]]:
+        """fitWithIDF at each of regParams, in their order: a regularisation path. The lockstep solver packs the rows
+        once and fits the weakest value first, as fitWithIDF would alone, then each stronger value from the fit
+        before (the coefficients move little from one to the next); the mllib solver fits each value on its own."""
+        if not regParams or min(regParams) < 0:
+            raise ValueError(f"regParams must be one or more values >= 0, got {regParams}")
         if (
             normalizer.getP() != 2.0
             or normalizer.getInputCol() != idf.getOutputCol()
@@ -232,14 +243,16 @@ class MultilabelLogisticRegression(
             )
         if self.getSolver() == "mllib":  # MLlib's own stages, one after the other
             idf_model = idf.fit(dataset)
-            return idf_model, self._fit_with_mllib(normalizer.transform(idf_model.transform(dataset)))
-        return self._fit_vectors(dataset, idf.getInputCol(), idf)
+            features = normalizer.transform(idf_model.transform(dataset))
+            return idf_model, [self.copy({self.regParam: reg})._fit_with_mllib(features) for reg in regParams]
+        return self._fit_vectors(dataset, idf.getInputCol(), idf, list(regParams))
 
     def _fit_vectors(
-        self, dataset: DataFrame, vectors_col: str, idf: IDF | None
-    ) -> tuple[IDFModel | None, MultilabelLogisticModel]:
-        """The classifier from the vectors of `vectors_col`: features as they are, or (with `idf`) term counts that
-        IDF weighting and L2 normalisation turn into features; then also the fitted IDFModel."""
+        self, dataset: DataFrame, vectors_col: str, idf: IDF | None, reg_params: list[float]
+    ) -> tuple[IDFModel | None, list[MultilabelLogisticModel]]:
+        """The classifiers at each of reg_params from the vectors of `vectors_col`: features as they are, or (with
+        `idf`) term counts that IDF weighting and L2 normalisation turn into features; then also the fitted
+        IDFModel."""
         other_rows_rate = self.getOrDefault(self.otherRowsRate)
         if not 0 < other_rows_rate <= 1:
             raise ValueError(f"otherRowsRate must be in (0, 1], got {other_rows_rate}")
@@ -281,8 +294,10 @@ class MultilabelLogisticRegression(
             return Block(renumber_columns(X, ranks, width), Y)
 
         blocks = packed.map(learnable).filter(lambda b: b.X.shape[0] > 0).persist()
+        path = sorted(set(reg_params))  # weakest first: each next fit starts from the one before
         try:
             theta, rows = initial_theta(blocks, len(columns), len(tags))  # the first pass: blocks are cached now
+            thetas = {reg: theta.copy() for reg in path}
             packed.unpersist()  # early: the blocks replace it
             log.info(
                 "packed %d rows, %d of %d feature columns used, %d tags",
@@ -315,7 +330,9 @@ class MultilabelLogisticRegression(
                 else:
                     group_blocks = blocks  # every row has one of the tags: none to sample
                 try:
-                    theta[:, group] = self._fit_group(spark, group_blocks, every, np.ascontiguousarray(theta[:, group]))
+                    fitted = self._fit_group(spark, group_blocks, every, np.ascontiguousarray(theta[:, group]), path)
+                    for reg, group_theta in zip(path, fitted):
+                        thetas[reg][:, group] = group_theta
                 finally:
                     if group_blocks is not blocks:
                         group_blocks.unpersist()
@@ -323,30 +340,43 @@ class MultilabelLogisticRegression(
             packed.unpersist()
             blocks.unpersist()
             shared.destroy()
-        coefficients = np.zeros((len(column_counts), len(tags)), dtype=np.float32)
-        coefficients[columns] = theta[:-1]
-        model = MultilabelLogisticModel(
-            tags=tags, coefficients=coefficients, intercepts=theta[-1].astype(np.float32), thresholds=[0.5] * len(tags)
-        )
-        return idf_model, self._copyValues(model)
-
-    def _fit_group(self, spark: SparkSession, blocks, every: int, theta: np.ndarray) -> np.ndarray:
-        """L-BFGS from theta for the tags of the blocks' label columns: first warmStartIter iterations on one in
-        `every` of the blocks' rows (when every > 0), then maxIter passes over all of them."""
-        history, tol = self.getOrDefault(self.historySize), self.getTol()
-        if every == 0:
-            optimiser = LockstepLBFGS(history=history, tol=tol)
-        else:
-            # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over, so
-            # the passes over all rows start near the optimum with a calibrated L-BFGS memory.
-            sample = blocks.map(lambda b: Block(b.X[::every], b.Y[::every], b.weight)) if every > 1 else blocks
-            theta, optimiser = warm_start(
-                spark, sample, theta, self.getRegParam(), self.getOrDefault(self.warmStartIter), history, tol
+        models = []
+        for reg in reg_params:
+            coefficients = np.zeros((len(column_counts), len(tags)), dtype=np.float32)
+            coefficients[columns] = thetas[reg][:-1]
+            model = MultilabelLogisticModel(
+                tags=tags,
+                coefficients=coefficients,
+                intercepts=thetas[reg][-1].astype(np.float32),
+                thresholds=[0.5] * len(tags),
             )
-        try:
-            return fit_lockstep(blocks, theta, self.getRegParam(), self.getMaxIter(), optimiser)
-        finally:
-            optimiser.close()
+            models.append(self._copyValues(model))
+        return idf_model, models
+
+    def _fit_group(
+        self, spark: SparkSession, blocks, every: int, theta: np.ndarray, path: list[float]
+    ) -> list[np.ndarray]:
+        """L-BFGS from theta for the tags of the blocks' label columns, at each regularisation of the path in turn,
+        each from the fit before: first warmStartIter iterations on one in `every` of the blocks' rows (when every
+        > 0), then maxIter passes over all of them. One theta per value of the path."""
+        history, tol = self.getOrDefault(self.historySize), self.getTol()
+        sample = blocks.map(lambda b: Block(b.X[::every], b.Y[::every], b.weight)) if every > 1 else blocks
+        fitted = []
+        for reg in path:
+            if every == 0:
+                optimiser = LockstepLBFGS(history=history, tol=tol)
+            else:
+                # Iterations on a share of the rows cost that share of a pass; their curvature pairs carry over, so
+                # the passes over all rows start near the optimum with a calibrated L-BFGS memory.
+                theta, optimiser = warm_start(
+                    spark, sample, theta, reg, self.getOrDefault(self.warmStartIter), history, tol
+                )
+            try:
+                theta = fit_lockstep(blocks, theta, reg, self.getMaxIter(), optimiser)
+            finally:
+                optimiser.close()
+            fitted.append(theta)
+        return fitted
 
     def write(self) -> MLWriter:
         return DefaultParamsWriter(self)
