@@ -3,14 +3,15 @@
     scripts/levers.sh --source ../shared/data/se-dev [--split 70|85] [--record] \
         'today:' 'reg 3e-6:train.reg_param=3e-6' 'bigrams 2^20:train.bigrams=true;train.num_features=1048576'
 
-A variant is NAME:SETTINGS, the settings as --set takes them, separated by ";" (none: the conf as it is). The folder
-is ingested and cleaned once into a scratch warehouse (kept under --work and reused while the folder and the split
-are the same); then, in one Spark session, each variant's predictor is fitted on the train split, its thresholds
-tuned on the validation split and its predictions on the test split scored by stacktags.metrics: the train job's
-steps without saving a model, so that a lever costs its fit and not a whole pipeline. Each variant's micro-F1 is
-given against the first's with the 95% interval of the difference (a paired bootstrap over the test questions): a
-lever whose interval holds 0 is within the noise. quality.sh remains the measure of record (a user's pipeline,
-beside the baselines); this is the quick side-by-side of settings that issue 30 asks for.
+A variant is NAME:SETTINGS, the settings as --set takes them, separated by ";" (none: the conf as it is). With
+several --source folders, their rows are joined into one folder first, as quality.sh does. The folder is ingested
+and cleaned once into a scratch warehouse (kept under --work and reused while the folder and the split are the
+same); then, in one Spark session, each variant's predictor is fitted on the train split, its thresholds tuned on
+the validation split and its predictions on the test split scored by stacktags.metrics: the train job's steps
+without saving a model, so that a lever costs its fit and not a whole pipeline. Each variant's micro-F1 is given
+against the first's with the 95% interval of the difference (a paired bootstrap over the test questions): a lever
+whose interval holds 0 is within the noise. quality.sh remains the measure of record (a user's pipeline, beside the
+baselines); this is the quick side-by-side of settings that issue 30 asks for.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from benchmarks.bench import RUNS_LOG, invocation, publish
+from benchmarks.quality import joined_source
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, rows_of_split
 from stacktags.evaluate import judged_rows, predicted
 from stacktags.metrics import evaluate_predictions
-from stacktags.model import fit_predictor, has_any_of, tune_thresholds
+from stacktags.model import fit_and_tune
 from stacktags.session import build_session
 from stacktags.stages import run_clean, run_ingest
 
@@ -73,7 +75,13 @@ def main(argv: list[str] | None = None) -> None:
         prog="scripts/levers.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument("--source", type=Path, required=True, help="a StackSample-format folder with tags")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        required=True,
+        help="a StackSample-format folder with tags (repeatable: the folders' rows together)",
+    )
     parser.add_argument("--split", choices=SPLITS, default="70", help="train/validation/test percentages")
     parser.add_argument("--set", action="append", default=[], help="a setting for every variant (repeatable)")
     parser.add_argument("--work", type=Path, help="scratch folder (default var/levers/<source name>-<split>)")
@@ -83,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     variants = [parse_variant(v) for v in args.variants]
     root = args.root.resolve()
-    work = (args.work or root / "var" / "levers" / f"{args.source.name}-{args.split}").resolve()
+    sources = [source.resolve() for source in args.source]
+    name = "+".join(source.name for source in sources)
+    work = (args.work or root / "var" / "levers" / f"{name}-{args.split}").resolve()
     common = [SPLITS[args.split], *args.set]
 
     def conf(settings: list[str]) -> config.Config:
@@ -96,11 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         silver = cfg.table(SILVER_TABLE)
         # the cleaned rows are reused when they came from the same folder with the same settings
-        stamp, made_from = work / "made-from.txt", "\n".join([str(args.source.resolve()), *common])
+        stamp, made_from = work / "made-from.txt", "\n".join([*map(str, sources), *common])
         if not (spark.catalog.tableExists(silver) and stamp.is_file() and stamp.read_text() == made_from):
             spark.sql(f"DROP DATABASE IF EXISTS {cfg.database} CASCADE")
             spark.sql(f"CREATE DATABASE {cfg.database}")
-            run_ingest(spark, cfg, str(args.source))
+            source = sources[0] if len(sources) == 1 else joined_source(sources, work / "source")
+            run_ingest(spark, cfg, str(source))
             run_clean(spark, cfg)
             stamp.write_text(made_from)
         data = spark.table(silver).select(*COLUMNS, "split").cache()
@@ -108,16 +119,23 @@ def main(argv: list[str] | None = None) -> None:
         results, counts = [], []
         for name, settings in variants:
             started = time.monotonic()
-            predictor = fit_predictor(conf(settings), training)
-            classifier = predictor.stages[-1]
-            tags = classifier.getOrDefault(classifier.tags)
-            classifier.setThresholds(tune_thresholds(predictor, validation.where(has_any_of("tags", tags))))
+            chosen = fit_and_tune(conf(settings), training, validation)
+            predictor = chosen.predictor
+            tags = predictor.stages[-1].getOrDefault("tags")
             rows = predicted(predictor, judged_rows(test, tags), "Id").cache()
             overall = evaluate_predictions(rows, tags).overall
             per_question = row_counts(rows)
             rows.unpersist()
             seconds = time.monotonic() - started
-            results.append({"variant": name, "settings": settings, "overall": overall, "seconds": seconds})
+            results.append(
+                {
+                    "variant": name,
+                    "settings": settings,
+                    "reg_param": chosen.reg_param,
+                    "overall": overall,
+                    "seconds": seconds,
+                }
+            )
             counts.append(per_question)
             print(f"[levers] {name}: micro-F1 {overall['micro_f1']:.4f} in {seconds:.0f} s", flush=True)
     finally:
@@ -129,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     header = [
         "variant",
         "settings",
+        "reg_param chosen",
         *(label for label, _ in METRICS),
         f"micro-F1 vs {results[0]['variant']} (95% interval)",
         "s",
@@ -142,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
                 [
                     result["variant"],
                     "; ".join(f"`{s}`" for s in result["settings"]) or "(the conf)",
+                    f"{result['reg_param']:g}",
                     *(f"{overall[key]:.4f}" for _, key in METRICS),
                     "{:+.4f} ({:+.4f} to {:+.4f})".format(
                         overall["micro_f1"] - first["micro_f1"], *result["micro_f1_change_95"]
@@ -152,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
             + " |"
         )
     publish(
-        f"levers on {args.source.name}, split {args.split}",
+        f"levers on {name}, split {args.split}",
         invocation("scripts/levers.sh", argv, root),
         [
             f"test split: {int(first['rows']):,} questions with one of the tags",
