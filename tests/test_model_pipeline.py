@@ -44,6 +44,10 @@ def test_train_registers_a_versioned_model_with_its_data_version(spark, trained)
     assert model["data_version"] in {r["version"] for r in history}
     assert model["params"]["num_tags"] == "20" and model["params"]["git_commit"]
     assert Path(model["path"], "metadata").is_dir()
+    # the conf's reg_param is a list: train chose one on the validation split and says how each did there
+    tried = json.loads(model["params"]["validation_micro_f1"])
+    assert len(tried) == 3 and float(model["params"]["reg_param_chosen"]) in map(float, tried)
+    assert tried[model["params"]["reg_param_chosen"]] == max(tried.values())
 
 
 def test_saved_model_scores_a_raw_question_in_a_new_process(spark, trained):
@@ -212,3 +216,14 @@ def test_a_train_that_stopped_before_registering_leaves_a_folder_the_next_train_
     _, model, info = load_model(spark, trained, version, "score")
     assert info["path"] == str(leftover) and not (leftover / "stages" / "half-written").exists()
     assert classifier_of(model).getOrDefault(classifier_of(model).tags)
+
+
+def test_with_more_tags_than_one_group_the_regularisation_is_chosen_on_the_first_group(spark, trained):
+    """num_tags 20 in groups of 8: the list's values are tried on the 8 most frequent tags, then all 20 are fitted
+    at the chosen value alone (a path over all three groups would cost three whole fits)."""
+    run("train", trained, "--set", "train.tags_per_fit=8", "--set", "train.reg_param=[1e-4,1e-2]")
+    model = spark.table(trained.table("models")).orderBy(F.desc("version")).first()
+    assert set(json.loads(model["params"]["validation_micro_f1"])) == {"0.0001", "0.01"}
+    assert model["params"]["reg_param_chosen"] in {"0.0001", "0.01"}
+    classifier = classifier_of(load_model(spark, trained, model["version"], "score")[1])
+    assert len(classifier.getOrDefault(classifier.tags)) == 20

@@ -13,7 +13,7 @@ import json
 import logging
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +107,23 @@ class TunedPredictor:
     validation_micro_f1: dict[float, float]  # of each reg_param tried
 
 
+def with_train_settings(cfg: Config, **settings: object) -> Config:
+    """cfg with these [train] settings replaced."""
+    return replace(cfg, data={**cfg.data, "train": {**cfg.section("train"), **settings}})
+
+
 def fit_and_tune(cfg: Config, training: DataFrame, validation: DataFrame) -> TunedPredictor:
     """Fit a predictor per reg_param, tune each one's thresholds on the validation rows (those with one of its
-    tags) and keep the one with the best micro-F1 there (the first on ties), its thresholds set."""
+    tags) and keep the one with the best micro-F1 there (the first on ties), its thresholds set.
+
+    With more tags than one group (train.tags_per_fit), the value is chosen on the first group's tags, the most
+    frequent, and every tag is then fitted at it: a path over every group would cost a whole fit per value."""
     regs = reg_params(cfg)
+    group, num_tags = cfg.require("train", "tags_per_fit"), cfg.require("train", "num_tags")
+    if len(regs) > 1 and 0 < group < num_tags:
+        chosen = fit_and_tune(with_train_settings(cfg, num_tags=group), training, validation)
+        final = fit_and_tune(with_train_settings(cfg, reg_param=chosen.reg_param), training, validation)
+        return TunedPredictor(final.predictor, chosen.reg_param, chosen.validation_micro_f1)
     predictors = fit_predictors(cfg, training)
     tags = classifier_of(predictors[0]).getOrDefault("tags")
     rows = validation.where(has_any_of("tags", tags))
