@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from benchmarks.bench import RUNS_LOG, invocation, publish
-from benchmarks.quality import joined_source
+from benchmarks.quality import add_source_option, joined_source
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, rows_of_split
 from stacktags.evaluate import judged_rows, predicted
@@ -75,13 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="scripts/levers.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        action="append",
-        required=True,
-        help="a StackSample-format folder with tags (repeatable: the folders' rows together)",
-    )
+    add_source_option(parser)
     parser.add_argument("--split", choices=SPLITS, default="70", help="train/validation/test percentages")
     parser.add_argument("--set", action="append", default=[], help="a setting for every variant (repeatable)")
     parser.add_argument("--work", type=Path, help="scratch folder (default var/levers/<source name>-<split>)")

@@ -54,6 +54,17 @@ class Approach:
 STACKSAMPLE_FILES = ("Questions.csv", "Tags.csv", "Answers.csv")
 
 
+def add_source_option(parser: argparse.ArgumentParser) -> None:
+    """--source, repeatable: the folders' rows together (joined_source), as quality.sh and levers.sh take them."""
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        required=True,
+        help="a StackSample-format folder with tags (repeatable: the folders' rows together)",
+    )
+
+
 def joined_source(sources: list[Path], folder: Path) -> Path:
     """One StackSample-format folder holding the rows of all `sources`: each CSV file is theirs one after the
     other, with the first one's header only. Files whose headers differ are an error (their columns would mix); a
@@ -173,13 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="scripts/quality.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", type=Path, required=True, help="the project folder")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        action="append",
-        required=True,
-        help="a StackSample-format folder with tags (repeatable: the folders' rows together)",
-    )
+    add_source_option(parser)
     parser.add_argument("--target", default="local")
     parser.add_argument(
         "--set",
