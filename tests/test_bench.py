@@ -24,6 +24,8 @@ QUICK = [
     "train.warm_start_iter=5",
     "--set",
     "train.max_iter=10",
+    "--set",
+    "train.reg_param=3e-7",  # one value: the list's path is test_model_pipeline's
 ]
 
 

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.jvm  # the jobs run in processes of their own, with the
 
 BUCKET = "stacktags-s3-test"
 QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.max_iter=10"]
+QUICK += ["--set", "train.reg_param=3e-7"]  # one value, not the conf's list (test_model_pipeline trains that)
 
 
 @pytest.fixture(scope="module")
