@@ -3,6 +3,7 @@ notifications (a webhook served on 127.0.0.1 by the test, SNS and CloudWatch on 
 
 import json
 import math
+import random
 import shutil
 import subprocess
 import threading
@@ -22,7 +23,7 @@ from stacktags import cli
 from stacktags.evaluate import reports_dir
 from stacktags.model import models_dir
 from stacktags.monitoring.dashboard import ALERT_COLOUR, BATCH_COLOUR, dashboard_path
-from stacktags.monitoring.drift import Figure, jensen_shannon, psi
+from stacktags.monitoring.drift import Figure, jensen_shannon, psi, sampling_js
 from stacktags.monitoring.monitor import BatchError, Rule, batch_condition, monitor
 from stacktags.monitoring.profile import PROFILE_FILE, bin_of, forced_top_tag, text_stats
 
@@ -48,11 +49,37 @@ def test_jensen_shannon_runs_from_zero_for_equal_to_one_for_disjoint():
     assert jensen_shannon([0, 0], [0, 0]) == 0.0
 
 
+def test_the_sampling_allowance_is_what_two_samples_of_one_distribution_exceed_once_in_a_hundred():
+    # the demo's sizes: a reference of 300 predicted tags (the sample's validation split), a batch of 2,600, 100 tags
+    rng = random.Random(7)
+    rates = [1 / (rank + 1) for rank in range(100)]  # Zipf-like, as tag frequencies are
+    tags = range(len(rates))
+
+    def sample(n):
+        counts = [0] * len(rates)
+        for tag in rng.choices(tags, weights=rates, k=n):
+            counts[tag] += 1
+        return counts
+
+    divergences = sorted(jensen_shannon(sample(300), sample(2600)) for _ in range(400))
+    allowance = sampling_js(300, 2600, rates)
+    exceeded = sum(js > allowance for js in divergences) / len(divergences)
+    assert 0.0 < exceeded <= 0.03  # about 1 in 100
+    assert divergences[len(divergences) // 2] > 0.05  # sampling alone reaches half the default threshold here
+    assert sampling_js(170_000, 1_700_000, rates) < 0.001  # at full scale the allowance vanishes
+    assert sampling_js(0, 2600, rates) == sampling_js(300, 2600, [0.0] * 100) == 0.0
+
+
 def test_rules_say_what_broke_and_by_how_much():
     assert Rule("body_length_psi", "length_psi", "above").breach(Figure("body_length_psi", 0.3), 0.25) == (
         "body_length_psi 0.3000 > 0.25"
     )
     assert Rule("body_length_psi", "length_psi", "above").breach(Figure("body_length_psi", 0.2), 0.25) is None
+    js = Rule("predicted_tags_js", "predicted_tags_js", "above", allowance="predicted_tags_js_sampling")
+    assert js.breach(Figure("predicted_tags_js", 0.101), 0.1, Figure("predicted_tags_js_sampling", 0.09)) is None
+    assert js.breach(Figure("predicted_tags_js", 0.3), 0.1, Figure("predicted_tags_js_sampling", 0.09)) == (
+        "predicted_tags_js 0.3000 > 0.1 + 0.0900 (what sampling alone reaches at these sizes)"
+    )
     rise = Rule("unweighted_share", "unweighted_share_rise", "rise").breach(Figure("unweighted_share", 0.3, 0.1), 0.05)
     assert rise == "unweighted_share 0.3000 (up 0.2000 from its reference 0.1000; allowed 0.05)"
     drop = Rule("live_micro_f1", "live_micro_f1_drop", "drop")
@@ -302,9 +329,10 @@ def test_a_failing_webhook_is_retried_and_recorded_and_a_failing_put_never_fails
 
 def test_nothing_to_compare_is_said_and_computes_nothing(spark, monitored, capsys):
     cfg, folder = monitored
+    batch = held_back_batch(spark, cfg, folder)  # the predictions table exists also when this test runs alone
+    capsys.readouterr()
     run("monitor", cfg, "--batch", "2001-01-01T00:00/2001-01-02T00:00")
     assert "no predictions in this batch: nothing to monitor" in capsys.readouterr().out
-    batch = held_back_batch(spark, cfg, folder)
     run("monitor", cfg, "--batch", batch, "--model-version", "7")
     assert "was scored by model 1, not 7: nothing computed" in capsys.readouterr().out
     profile = Path(models_dir(cfg), "v1", PROFILE_FILE)

@@ -67,16 +67,22 @@ class BatchError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """An alert: `metric` past the [monitor] `setting`: above it, or risen or dropped from its reference by more."""
+    """An alert: `metric` past the [monitor] `setting`: above it (plus the `allowance` figure's value, what
+    sampling alone explains), or risen or dropped from its reference by more."""
 
     metric: str
     setting: str
     kind: str  # "above", "rise" or "drop"
+    allowance: str | None = None  # "above" only
 
-    def breach(self, figure: Figure, threshold: float) -> str | None:
+    def breach(self, figure: Figure, threshold: float, allowance: Figure | None = None) -> str | None:
         """The alert's message when the figure breaks the rule, else None."""
         if self.kind == "above":
-            return f"{self.metric} {figure.value:.4f} > {threshold}" if figure.value > threshold else None
+            extra = allowance.value if allowance else 0.0
+            if figure.value <= threshold + extra:
+                return None
+            sampling = f" + {extra:.4f} (what sampling alone reaches at these sizes)" if allowance else ""
+            return f"{self.metric} {figure.value:.4f} > {threshold}{sampling}"
         if figure.reference is None:
             return None
         change = figure.value - figure.reference if self.kind == "rise" else figure.reference - figure.value
@@ -94,7 +100,7 @@ DRIFT_RULES = (
     Rule("code_length_psi", "length_psi", "above"),
     Rule("unweighted_share", "unweighted_share_rise", "rise"),
     Rule("empty_text_share", "empty_text_share_rise", "rise"),
-    Rule("predicted_tags_js", "predicted_tags_js", "above"),
+    Rule("predicted_tags_js", "predicted_tags_js", "above", allowance="predicted_tags_js_sampling"),
     Rule("forced_tag_share", "forced_tag_share_rise", "rise"),
     Rule("mean_top_score", "top_score_drop", "drop"),
 )
@@ -147,6 +153,12 @@ class MonitorResult:
                 for name in ("body_length_psi", "unweighted_share", "predicted_tags_js", "live_micro_f1")
                 if name in figures
             ]
+            if "predicted_tags_js_sampling" in figures:
+                sampling = figures["predicted_tags_js_sampling"].value
+                shown = [
+                    f"{x} (sampling alone: up to {sampling:.3f})" if x.startswith("predicted_tags_js") else x
+                    for x in shown
+                ]
             lines.append(f"  model {report.version}: {report.rows} questions; {', '.join(shown)}")
             lines += [f"  ALERT {a.message}" for a in report.alerts]
         if self.alerts:
@@ -199,7 +211,7 @@ def check(rules, figures: list[Figure], cfg: Config, batch: str, version: int) -
         figure, limit = by_metric.get(rule.metric), cfg.get("monitor", rule.setting)
         if figure is None or limit is None:
             continue
-        message = rule.breach(figure, limit)
+        message = rule.breach(figure, limit, by_metric.get(rule.allowance))
         if message:
             alerts.append(Alert(batch, version, rule.metric, figure.value, figure.reference, limit, message))
     return alerts
