@@ -50,8 +50,8 @@ class ModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         m = self.instance
-        DefaultParamsWriter.saveMetadata(
-            m, path, self.sparkSession, extraMetadata={"numFeatures": int(m.coefficients.shape[0])}
+        DefaultParamsWriter.saveMetadata(  # the SparkContext: Spark 4 takes it or the session, Spark 3.5 only it
+            m, path, self.sparkSession.sparkContext, extraMetadata={"numFeatures": int(m.coefficients.shape[0])}
         )
         indptr, indices, values = nonzero_per_tag(m.coefficients)
         offsets = pa.array(indptr, pa.int32())

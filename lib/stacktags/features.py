@@ -8,10 +8,9 @@ from pyspark.ml.feature import IDF, Normalizer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasNumFeatures, HasOutputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-from pyspark.sql.classic.column import Column, _to_java_column
+from pyspark.sql import Column, DataFrame
 
+from stacktags.jvmcolumns import java_column
 from stacktags.session import project_class
 
 HASHING_TF_CLASS = "stacktags.QuestionHashingTF"  # in stacktags.jar (lib/stacktags/jvm)
@@ -69,9 +68,7 @@ class QuestionHashingTF(Transformer, HasOutputCol, HasNumFeatures, DefaultParams
         self._set(**self._input_kwargs)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        title, body, code = (
-            _to_java_column(F.col(self.getOrDefault(p))) for p in (self.titleCol, self.bodyCol, self.codeCol)
-        )
+        title, body, code = (java_column(self.getOrDefault(p)) for p in (self.titleCol, self.bodyCol, self.codeCol))
         counts = project_class(dataset.sparkSession, HASHING_TF_CLASS).counts(
             title,
             body,

@@ -206,7 +206,8 @@ def present(field: Field) -> Column:
 def parsed(field: Field) -> Column:
     value = present(field)
     if field.type in ("bigint", "int"):
-        return F.when(value.rlike(INTEGER_PATTERN), F.trim(value).try_cast(field.type))
+        # SQL's try_cast: Column.try_cast is Spark 4's; the pattern leaves only overflow for it to catch
+        return F.when(value.rlike(INTEGER_PATTERN), F.expr(f"try_cast(trim(`{field.name}`) AS {field.type})"))
     if field.type == "timestamp":
         return F.try_to_timestamp(value, F.lit(TIMESTAMP_FORMAT))
     return value

@@ -29,11 +29,11 @@ from pyspark.ml.param.shared import (
     HasTol,
 )
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.classic.column import Column, _to_java_column
 
 from stacktags.classifier_io import ModelReader, ModelWriter, check_consistent
+from stacktags.jvmcolumns import java_column
 from stacktags.logistic import LockstepLBFGS
 from stacktags.mllib_per_tag import fit_per_tag
 from stacktags.packing import (
@@ -436,7 +436,7 @@ class MultilabelLogisticModel(Model, _MultilabelParams, MLReadable, MLWritable):
         spark = dataset.sparkSession
         with_probabilities = bool(self.getOrDefault(self.probabilitiesCol))
         prediction = project_class(spark, SCORER_CLASS).predict(
-            _to_java_column(F.col(self.getFeaturesCol())),
+            java_column(self.getFeaturesCol()),
             self._broadcast_weights(spark),
             list(self.getOrDefault(self.tags)),
             [float(t) for t in self.getOrDefault(self.thresholds)],

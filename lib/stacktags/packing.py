@@ -17,9 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 from pyspark.ml.feature import IDF, IDFModel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.classic.column import Column
 
 
 def has_any_of(labels_col: str, tags: list[str]) -> Column:

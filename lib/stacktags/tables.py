@@ -60,14 +60,19 @@ def upsert(
     if changed_keys.isEmpty():
         return WriteCounts()
     changes = source.join(changed_keys, on=match_on, how="left_semi").cache()
+    # SQL's MERGE, which returns its metrics on both runtime lines (DeltaMergeBuilder.execute() returns nothing
+    # before Delta 4), on a view of this call's own: the jobs upsert from several threads
+    view = f"stacktags_merge_source_{uuid.uuid4().hex}"
+    changes.createOrReplaceTempView(view)
     try:
         condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
-        merge = DeltaTable.forName(spark, table).alias("t").merge(changes.alias("s"), condition)
-        if hash_column:
-            merge = merge.whenMatchedUpdateAll()
-        metrics = merge.whenNotMatchedInsertAll().execute().first()
+        update = "WHEN MATCHED THEN UPDATE SET * " if hash_column else ""
+        metrics = spark.sql(
+            f"MERGE INTO {table} t USING {view} s ON {condition} {update}WHEN NOT MATCHED THEN INSERT *"
+        ).first()
         return WriteCounts(inserted=metrics["num_inserted_rows"], updated=metrics["num_updated_rows"])
     finally:
+        spark.catalog.dropTempView(view)
         changes.unpersist()
 
 

@@ -19,10 +19,10 @@ from pyspark.ml import PipelineModel
 from pyspark.ml.feature import IDFModel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.classic.column import _to_java_column
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
 from stacktags.files import path_exists, read_text, write_text
+from stacktags.jvmcolumns import java_column
 from stacktags.session import project_class
 from stacktags.tables import append
 
@@ -47,7 +47,7 @@ def text_stats(scored: DataFrame, weighted_col: str) -> Column:
     """Per question of a model's output (its token columns and `weighted_col`, the IDF-weighted term vector): the
     lengths of title, body and code in tokens and the share of its terms the model gives no weight (null when it has
     no term). The score job stores it with each prediction; the profile holds the same figures for validation."""
-    unweighted = project_class(scored.sparkSession, UNWEIGHTED_TERMS_CLASS).share(_to_java_column(F.col(weighted_col)))
+    unweighted = project_class(scored.sparkSession, UNWEIGHTED_TERMS_CLASS).share(java_column(weighted_col))
     return F.struct(
         F.size("title_tokens").alias("title_length"),
         F.size("body_tokens").alias("body_length"),
