@@ -21,6 +21,17 @@ setup(
     extras_require={
         # Exact pins: Delta breaks across Spark patch releases; these match Glue 6.0 and EMR emr-spark-8.1.0.
         "spark": ["pyspark==4.1.1", "delta-spark==4.2.0", "spark-nlp==7.0.0"],
+        # The Spark 3.5 line (scripts/setup.sh --spark 3.5): Glue 5.1's and EMR 7.x's Spark; Delta 3.3.3, the first
+        # 3.3 release that overwrites tables on Spark 3.5.6; NumPy 1 and the pandas and pyarrow built for it
+        # (PySpark 3.5 predates NumPy 2).
+        "spark35": [
+            "pyspark==3.5.6",
+            "delta-spark==3.3.3",
+            "spark-nlp==5.5.3",
+            "numpy<2",
+            "pandas<3",
+            "pyarrow<19",
+        ],
         # scripts/package.sh and the cloud targets: AWS's SDK and the packer of the EMR jobs' Python environment
         "deploy": ["boto3>=1.40", "venv-pack==0.2.0"],
         # the tests (moto: AWS's APIs served on 127.0.0.1), and ruff, pinned: its format changes between versions

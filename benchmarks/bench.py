@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from stacktags import cli, config
+from stacktags.lines import conf_dir
 from stacktags.registry import MODELS_TABLE
 
 STAGES = {
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.reuse:
             shutil.rmtree(warehouse, ignore_errors=True)
         corpus_work.mkdir(parents=True, exist_ok=True)
-        cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse))
+        cfg = config.load(conf_dir(root) / f"{args.target}.toml", warehouse=str(warehouse))
         results = [run_stage(stage, root, corpus.resolve(), corpus_work, warehouse, cfg, args) for stage in stages]
         facts = [f"spark: {spark_settings(cfg)}", *([f"settings: {', '.join(args.set)}"] if args.set else [])]
         publish(

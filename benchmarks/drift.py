@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from benchmarks.bench import RUNS_LOG, invocation, publish
 from stacktags import config
+from stacktags.lines import conf_dir
 from stacktags.monitoring.monitor import DRIFT_RULES, LIVE_RULES
 from stacktags.session import build_session
 from stacktags.stages import run_clean, run_evaluate, run_ingest, run_monitor, run_score, run_train
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
 
     shutil.rmtree(args.work, ignore_errors=True)
     cfg = config.load(
-        args.root / "conf" / "local.toml",
+        conf_dir(args.root) / "local.toml",
         warehouse=str(args.work / "warehouse"),
         database="drift",
         settings=args.settings,

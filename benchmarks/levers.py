@@ -29,6 +29,7 @@ from benchmarks.quality import add_source_option, joined_source
 from stacktags import config
 from stacktags.clean import SILVER_TABLE, rows_of_split
 from stacktags.evaluate import judged_rows, predicted
+from stacktags.lines import conf_dir
 from stacktags.metrics import evaluate_predictions
 from stacktags.model import fit_and_tune
 from stacktags.session import build_session
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def conf(settings: list[str]) -> config.Config:
         return config.load(
-            root / "conf" / "local.toml", warehouse=str(work / "warehouse"), settings=[*common, *settings]
+            conf_dir(root) / "local.toml", warehouse=str(work / "warehouse"), settings=[*common, *settings]
         )
 
     cfg = conf([])

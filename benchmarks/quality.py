@@ -39,6 +39,7 @@ from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_meas
 from benchmarks.seed import seed_predictions, seed_text
 from stacktags import config
 from stacktags.evaluate import reports_dir
+from stacktags.lines import conf_dir
 from stacktags.metrics import Metrics, evaluate_predictions
 
 
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(warehouse, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     source = sources[0] if len(sources) == 1 else joined_source(sources, work / "source")
-    cfg = config.load(root / "conf" / f"{args.target}.toml", warehouse=str(warehouse), settings=args.set)
+    cfg = config.load(conf_dir(root) / f"{args.target}.toml", warehouse=str(warehouse), settings=args.set)
 
     command = [
         str(root / "scripts" / "submit.sh"),

@@ -4,5 +4,6 @@
 # Extra arguments go to every job, e.g. scripts/demo.sh --warehouse /tmp/wh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/setup.sh"
-"$root/scripts/submit.sh" pipeline --source "$root/data/sample" "$@"
+source "$root/scripts/line.sh"   # --spark 3.5 first: the Spark 3.5 line
+"$root/scripts/setup.sh" "${line_option[@]}"
+"$root/scripts/submit.sh" "${line_option[@]}" pipeline --source "$root/data/sample" "$@"

@@ -4,7 +4,8 @@
 # start makes the server's data folder and the metastore's database on first use; needs Debian's postgresql package.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/line.sh"   # --spark 3.5 first: the Spark 3.5 line
 case " $* " in
-  *" --conf-file "*|*" --conf-file="*) exec "$root/.venv/bin/python" -m stacktags.metastore "$@" ;;
-  *) exec "$root/.venv/bin/python" -m stacktags.metastore "$@" --conf-file "$root/conf/local-postgres.toml" ;;
+  *" --conf-file "*|*" --conf-file="*) exec "$venv/bin/python" -m stacktags.metastore "$@" ;;
+  *) exec "$venv/bin/python" -m stacktags.metastore "$@" --conf-file "$conf_dir/local-postgres.toml" ;;
 esac

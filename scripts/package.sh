@@ -4,5 +4,6 @@
 # with SHA256SUMS.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/setup.sh" >/dev/null
-exec "$root/.venv/bin/python" -m stacktags.package --conf-file "$root/conf/glue.toml" "$@"   # the same package serves every cloud target
+source "$root/scripts/line.sh"   # --spark 3.5 first: the Spark 3.5 line
+"$root/scripts/setup.sh" "${line_option[@]}" >/dev/null
+exec "$venv/bin/python" -m stacktags.package --conf-file "$conf_dir/glue.toml" "$@"   # the same package serves every cloud target

@@ -6,4 +6,5 @@
 # <[aws] artifacts>/state-machine/arguments.json. --dry-run prints that document and calls nothing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-exec "$root/.venv/bin/python" -m stacktags.launch --root "$root" publish "$@"
+source "$root/scripts/line.sh"   # --spark 3.5 first: the Spark 3.5 line
+exec "$venv/bin/python" -m stacktags.launch --root "$root" publish "$@"

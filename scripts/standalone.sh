@@ -6,9 +6,10 @@
 # Then: scripts/submit.sh JOB --target standalone ...   or   scripts/bench.sh --target standalone ...
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/setup.sh" >/dev/null
-SPARK_HOME="$("$root/.venv/bin/python" -c 'from pyspark.find_spark_home import _find_spark_home; print(_find_spark_home())')"
-export SPARK_HOME PATH="$root/.venv/bin:$PATH"  # spark-class finds Spark through the venv's python
+source "$root/scripts/line.sh"   # --spark 3.5 first: the Spark 3.5 line
+"$root/scripts/setup.sh" "${line_option[@]}" >/dev/null
+SPARK_HOME="$("$venv/bin/python" -c 'from pyspark.find_spark_home import _find_spark_home; print(_find_spark_home())')"
+export SPARK_HOME PATH="$venv/bin:$PATH"  # spark-class finds Spark through the venv's python
 run="$root/var/standalone"
 
 stop() {

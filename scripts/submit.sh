@@ -5,4 +5,5 @@
 # conf/<target>.toml gives; glue, emr, emr-serverless: a run started through AWS's API (lib/stacktags/cloud).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-exec "$root/.venv/bin/python" -m stacktags.launch --root "$root" submit "$@"
+source "$root/scripts/line.sh"   # --spark 3.5 first: the Spark 3.5 line
+exec "$venv/bin/python" -m stacktags.launch --root "$root" submit "$@"

@@ -1,8 +1,9 @@
 """Settings: one TOML file per target (conf/<target>.toml) plus command-line overrides.
 
 Relative paths in a conf file are relative to the folder of that file, so a job finds the same warehouse whatever
-directory it is started from. A target's file names a base file (`base = "defaults.toml"`, in the same folder)
-whose settings it extends and may override. Paths given on the command line are relative to the current directory,
+directory it is started from. A target's file names a base file (`base = "defaults.toml"`, in the same folder), or
+several, each over the one before (`base = ["../local.toml", "line.toml"]`), whose settings it extends and may
+override. Paths given on the command line are relative to the current directory,
 as usual.
 Nothing is read from environment variables.
 """
@@ -305,7 +306,7 @@ PATH_SETTINGS = frozenset(
         ("evaluate", "reports_dir"),
     }
 )
-BASE_KEY = "base"  # a conf file's top-level key naming the file whose settings it extends (defaults.toml)
+BASE_KEY = "base"  # a conf file's top-level key naming the file (or files, each over the one before) it extends
 
 
 def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> tuple[dict[str, Any], tuple[Path, ...]]:
@@ -328,12 +329,15 @@ def read_file(path: Path, extended_by: tuple[Path, ...] = ()) -> tuple[dict[str,
     for section, key in PATH_SETTINGS:
         if data.get(section, {}).get(key):
             data[section][key] = _resolve_path(data[section][key], path.parent)
-    if base is None:
-        return data, (path,)
-    merged, bases = read_file((path.parent / base).resolve(), (*extended_by, path))
+    merged, files = {}, (path,)
+    for name in [base] if isinstance(base, str) else base or []:
+        settings, read = read_file((path.parent / name).resolve(), (*extended_by, path))
+        for section, values in settings.items():
+            merged.setdefault(section, {}).update(values)
+        files += read
     for section, values in data.items():
         merged.setdefault(section, {}).update(values)
-    return merged, (path, *bases)
+    return merged, files
 
 
 def load(

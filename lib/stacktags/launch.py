@@ -31,6 +31,7 @@ import stacktags
 from stacktags import cli, config
 from stacktags.cloud import CLOUD_TARGETS
 from stacktags.errors import UserError
+from stacktags.lines import conf_dir
 
 # Spark 4.1's launcher gives every JVM the incubating Vector API module, and the JVM announces it on stderr at each
 # start; it says nothing about the run.
@@ -98,7 +99,7 @@ def split_launch_options(props: dict[str, str], master: str | None) -> tuple[lis
 
 def config_for(root: Path, target: str, args: list[str]) -> tuple[config.Config, list[str]]:
     """The conf of a target (or of an explicit --conf-file among the options) and the options with --conf-file set."""
-    cfg, _ = config.from_options(args, str(root / "conf" / f"{target}.toml"))
+    cfg, _ = config.from_options(args, str(conf_dir(root) / f"{target}.toml"))
     if "--conf-file" not in args:
         args = ["--conf-file", str(cfg.path), *args]
     return cfg, args
@@ -168,7 +169,7 @@ def spark_submit_command(
 
 
 def sql_command(root: Path, target: str, master: str | None, sql_args: list[str]) -> list[str]:
-    cfg, rest = config.from_options(sql_args, str(root / "conf" / f"{target}.toml"))
+    cfg, rest = config.from_options(sql_args, str(conf_dir(root) / f"{target}.toml"))
     options, props = split_launch_options(config.spark_properties(cfg), master)
     work = root / "var" / "submit"
     return [
