@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 
 from stacktags import config
+from stacktags.lines import conf_dir, running_line
 from stacktags.session import build_session
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"  # real dev data beside a clone, when there is one
+LINE = running_line()  # the runtime line of the venv running the tests (scripts/test.sh --spark 3.5)
+CONF = conf_dir(ROOT)  # its conf files: the local target's starts the tests' SparkSession
 
 # One reg_param, not the conf's list: the tests that train would each fit the list's three values, minutes of CI in
 # all; test_model_pipeline trains with the conf's list itself.
@@ -63,7 +66,7 @@ def csv_row_count(path: Path, encoding: str = "utf-8") -> int:
 
 def test_config(warehouse: Path, database: str, *settings: str) -> config.Config:
     return config.load(
-        ROOT / "conf" / "local.toml", warehouse=str(warehouse), database=database, settings=[*TEST_SETTINGS, *settings]
+        CONF / "local.toml", warehouse=str(warehouse), database=database, settings=[*TEST_SETTINGS, *settings]
     )
 
 
@@ -92,6 +95,11 @@ def fresh_cfg(spark, warehouse):
         return cfg
 
     return make
+
+
+def script(name: str, *args) -> list[str]:
+    """The command line of a project script on the tests' runtime line: scripts/NAME --spark LINE ARGS."""
+    return [str(ROOT / "scripts" / name), "--spark", LINE, *map(str, args)]
 
 
 def load_job(name: str):

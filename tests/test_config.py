@@ -8,8 +8,8 @@ from conftest import ROOT
 from stacktags import config
 
 
-def write_conf(folder: Path, text: str) -> Path:
-    path = folder / "conf" / "t.toml"
+def write_conf(folder: Path, text: str, name: str = "t.toml") -> Path:
+    path = folder / "conf" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
@@ -119,6 +119,9 @@ def test_a_target_file_extends_its_base_and_overrides_it(tmp_path):
     path = write_conf(tmp_path, 'base = "common.toml"\n[catalog]\ndatabase = "so"\n[train]\nmax_iter = 4\n')
     cfg = config.load(path, settings=["ingest.encoding=latin-1"])
     assert cfg.section("train") == {"num_tags": 10, "max_iter": 4} and cfg.get("ingest", "encoding") == "latin-1"
+    (tmp_path / "conf" / "line.toml").write_text("[train]\nmax_iter = 5\nnum_features = 1024\n")
+    several = write_conf(tmp_path, 'base = ["common.toml", "line.toml"]\n[train]\nnum_features = 2048\n', "s.toml")
+    assert config.load(several).section("train") == {"num_tags": 10, "max_iter": 5, "num_features": 2048}
     (tmp_path / "conf" / "common.toml").write_text('base = "t.toml"\n')
     with pytest.raises(config.ConfigError, match="its base files lead back to it"):
         config.load(path)
@@ -128,8 +131,26 @@ def test_a_target_file_extends_its_base_and_overrides_it(tmp_path):
 
 
 def test_every_targets_conf_file_holds_only_known_settings():
-    for path in sorted((ROOT / "conf").glob("*.toml")):
+    paths = sorted((ROOT / "conf").rglob("*.toml"))  # each runtime line's
+    assert ROOT / "conf" / "spark3.5" / "local.toml" in paths
+    for path in paths:
         config.load(path)
+
+
+def test_a_spark35_target_is_the_41_targets_file_with_the_lines_venv_jvm_files_and_delta():
+    for target in ("local", "local-s3", "local-postgres", "standalone"):
+        line41, line35 = (config.load(ROOT / "conf" / folder / f"{target}.toml") for folder in (".", "spark3.5"))
+        assert line35.get("jars", "packages")[0] == "io.delta:delta-spark_2.12:3.3.3"
+        assert line35.get("submit", "python") == str(ROOT / ".venv-spark3.5" / "bin" / "python")
+        assert line35.require("jars", "project") == str(ROOT / "var" / "spark3.5" / "jvm" / "stacktags.jar")
+        assert "/var/spark3.5/" in line35.get("jvm", "class_archive")
+        assert line35.get("jars", "resolved") != line41.get("jars", "resolved")
+        if line35.get("catalog", "metastore") == "embedded":  # Derby 10.14 cannot open 10.16's metastore
+            assert config.embedded_metastore_dir(line35) != config.embedded_metastore_dir(line41)
+        else:
+            assert line35.get("metastore", "database") != line41.get("metastore", "database")
+        assert line35.section("train") == line41.section("train")  # what the jobs do is the same
+        assert line35.get("spark", "spark.master") == line41.get("spark", "spark.master")
 
 
 def test_the_stages_defaults_are_the_conf_defaults():

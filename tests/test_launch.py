@@ -3,13 +3,16 @@
 import json
 import os
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import CONF, ROOT, script
 
-from stacktags import launch
+from stacktags import config, launch
+
+LOCAL = config.load(CONF / "local.toml")  # the local target of the tests' runtime line
 
 
 def properties(path):
@@ -23,13 +26,13 @@ def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tm
     )
     assert command[0].endswith("/bin/spark-submit")
     assert command[command.index("--master") + 1] == "local[2]"
-    assert command[command.index("--packages") + 1] == "io.delta:delta-spark_4.1_2.13:4.2.0"
-    assert command[command.index("--jars") + 1] == str(ROOT / "var" / "jvm" / "stacktags.jar")  # the text scanners
+    assert command[command.index("--packages") + 1] == ",".join(LOCAL.get("jars", "packages"))
+    assert command[command.index("--jars") + 1] == LOCAL.require("jars", "project")  # the text scanners
     assert "org.apache.hadoop:hadoop-client-api" in command[command.index("--exclude-packages") + 1].split(",")
     script = command.index(str(ROOT / "jobs" / "ingest.py"))
     assert command[script + 1 :] == [
         "--conf-file",
-        str(ROOT / "conf" / "local.toml"),
+        str(CONF / "local.toml"),
         "--source",
         "data/sample",
         "--warehouse",
@@ -39,7 +42,7 @@ def test_submit_command_takes_jars_master_and_properties_from_the_target_conf(tm
     props = properties(ROOT / command[command.index("--properties-file") + 1])
     assert props["spark.sql.warehouse.dir"] == str(tmp_path)  # the job's own override reaches the properties
     assert "spark.master" not in props and "spark.jars.packages" not in props
-    assert props["spark.pyspark.python"] == str(ROOT / ".venv" / "bin" / "python")
+    assert props["spark.pyspark.python"] == LOCAL.get("submit", "python")
     with zipfile.ZipFile(command[command.index("--py-files") + 1]) as archive:
         assert {"stacktags/__init__.py", "stacktags/ingest.py", "stacktags/session.py"} <= set(archive.namelist())
 
@@ -70,16 +73,15 @@ def test_jars_resolved_at_setup_go_with_jars_instead_of_packages(tmp_path):
     for jar in jars:
         jar.write_bytes(b"PK")
     record = tmp_path / "resolved.json"
-    packages = ["io.delta:delta-spark_4.1_2.13:4.2.0"]
-    exclude = launch.config.load(ROOT / "conf" / "local.toml").get("jars", "exclude")
+    packages, exclude = LOCAL.get("jars", "packages"), LOCAL.get("jars", "exclude")
 
     def jar_options(recorded_packages):
         record.write_text(json.dumps({"packages": recorded_packages, "exclude": exclude, "jars": list(map(str, jars))}))
         command = launch.submit_command(ROOT, "score", "local", None, ["--set", f"jars.resolved={record}"])
         return {option: command[command.index(option) + 1] for option in ("--jars", "--packages") if option in command}
 
-    assert jar_options(packages) == {"--jars": ",".join([str(ROOT / "var" / "jvm" / "stacktags.jar"), *map(str, jars)])}
-    assert "--packages" in jar_options(["io.delta:delta-spark_4.1_2.13:4.1.0"])
+    assert jar_options(packages) == {"--jars": ",".join([LOCAL.require("jars", "project"), *map(str, jars)])}
+    assert "--packages" in jar_options(["io.delta:delta-spark_4.1_2.13:4.1.0"])  # recorded for other packages
     jars[1].unlink()
     assert "--packages" in jar_options(packages)
 
@@ -87,7 +89,7 @@ def test_jars_resolved_at_setup_go_with_jars_instead_of_packages(tmp_path):
 def test_master_option_and_standalone_target():
     command = launch.submit_command(ROOT, "ingest", "standalone", "spark://127.0.0.1:7999", [])
     assert command[command.index("--master") + 1] == "spark://127.0.0.1:7999"
-    assert command[command.index("--conf-file") + 1] == str(ROOT / "conf" / "standalone.toml")
+    assert command[command.index("--conf-file") + 1] == str(CONF / "standalone.toml")
 
 
 def test_sql_command_uses_the_same_catalog(tmp_path):
@@ -100,18 +102,19 @@ def test_sql_command_uses_the_same_catalog(tmp_path):
 
 def test_submit_script_dry_run_prints_the_command():
     out = subprocess.run(
-        [ROOT / "scripts" / "submit.sh", "ingest", "--dry-run", "--source", "x"],
+        script("submit.sh", "ingest", "--dry-run", "--source", "x"),
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert f"spark-submit --master 'local[2]' --jars {ROOT}/var/jvm/stacktags.jar," in out  # + the resolved jars
-    assert "io.delta_delta-spark_4.1_2.13-4.2.0.jar" in out
+    assert f"spark-submit --master 'local[2]' --jars {LOCAL.require('jars', 'project')}," in out  # + resolved jars
+    delta = LOCAL.get("jars", "packages")[0].split(":")  # as Ivy names its file: io.delta_delta-spark_..._V.jar
+    assert f"{delta[0]}_{delta[1]}-{delta[2]}.jar" in out
     assert out.strip().endswith("--source x")
 
 
 def test_unknown_job_is_a_clear_error():
-    result = subprocess.run([ROOT / "scripts" / "submit.sh", "nojob", "--dry-run"], capture_output=True, text=True)
+    result = subprocess.run(script("submit.sh", "nojob", "--dry-run"), capture_output=True, text=True)
     assert result.returncode == 2
     jobs = "clean, evaluate, ingest, monitor, pipeline, refresh, registry, score, train"
     assert result.stderr == f"error: unknown job 'nojob'; jobs: {jobs}\n"
@@ -119,8 +122,8 @@ def test_unknown_job_is_a_clear_error():
 
 def test_a_misspelt_setting_stops_a_job_at_start_with_one_line_and_a_suggestion():
     for command in (
-        [ROOT / "scripts" / "submit.sh", "train", "--set", "train.num_tagz=5"],
-        [ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--set", "train.num_tagz=5"],
+        script("submit.sh", "train", "--set", "train.num_tagz=5"),
+        [sys.executable, ROOT / "jobs" / "train.py", "--set", "train.num_tagz=5"],
     ):
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert (result.returncode, result.stdout) == (2, "")
@@ -128,7 +131,7 @@ def test_a_misspelt_setting_stops_a_job_at_start_with_one_line_and_a_suggestion(
             "error: --set train.num_tagz=5: unknown setting train.num_tagz; did you mean train.num_tags?\n"
         )
     verbose = subprocess.run(
-        [ROOT / ".venv" / "bin" / "python", ROOT / "jobs" / "train.py", "--verbose", "--set", "train.num_tagz=5"],
+        [sys.executable, ROOT / "jobs" / "train.py", "--verbose", "--set", "train.num_tagz=5"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,8 +8,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import conftest
 import pytest
-from conftest import ROOT, SAMPLE, killed_when
+from conftest import LINE, ROOT, SAMPLE, killed_when
 from deltalake import DeltaTable
 from test_processes import free_port
 
@@ -17,7 +18,7 @@ from stacktags import config, metastore
 
 pytestmark = pytest.mark.jvm  # the jobs run in processes of their own
 
-CONF = ROOT / "conf" / "local-postgres.toml"
+CONF = conftest.CONF / "local-postgres.toml"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def settings(tmp_path_factory):
 
 
 def script(name: str, *arguments: str, background: bool = False):
-    command = [str(ROOT / "scripts" / name), *arguments]
+    command = [str(ROOT / "scripts" / name), "--spark", LINE, *arguments]
     if background:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -68,7 +69,7 @@ def test_two_jobs_write_at_once_and_spark_sql_answers_while_they_write(settings)
     warehouse = settings[settings.index("--warehouse") + 1]
     # an ingest killed with kill -9 while it writes its first table (its data written, not yet committed), then run
     # again: the exact counts, as from one uninterrupted run
-    ingest = [str(ROOT / "scripts" / "submit.sh"), "ingest", "--target", "local-postgres", *settings]
+    ingest = [str(ROOT / "scripts" / "submit.sh"), "--spark", LINE, "ingest", "--target", "local-postgres", *settings]
     questions = Path(warehouse) / "stackoverflow.db" / "questions_raw"
     killed_when([*ingest, "--source", str(SAMPLE)], lambda: any(questions.glob("*.parquet")))
     status, out, err = finished(submit("ingest", settings, "--source", str(SAMPLE), background=True))
@@ -105,9 +106,8 @@ def test_two_jobs_write_at_once_and_spark_sql_answers_while_they_write(settings)
 def test_the_conf_names_the_jdbc_driver_and_no_password():
     cfg = config.load(CONF)
     props = config.spark_properties(cfg)
-    assert (
-        props["spark.hadoop.javax.jdo.option.ConnectionURL"] == "jdbc:postgresql://127.0.0.1:5433/stacktags_metastore"
-    )
+    database = cfg.require("metastore", "database")  # each runtime line its own
+    assert props["spark.hadoop.javax.jdo.option.ConnectionURL"] == f"jdbc:postgresql://127.0.0.1:5433/{database}"
     assert "org.postgresql_postgresql-" in props["spark.driver.extraClassPath"]
     assert not [key for key in props if "password" in key.lower()]
 

@@ -3,7 +3,6 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from pyspark.sql import functions as F
 from stacktags import config
 from stacktags.errors import ModelMismatchError
 from stacktags.evaluate import reports_dir
+from stacktags.lines import CONF_FOLDERS, conf_dir
 from stacktags.model import classifier_of, load_model, models_dir, saved_model
 from stacktags.persistence import load_stage
 from stacktags.registry import NoModelError
@@ -58,24 +58,40 @@ def test_train_registers_a_versioned_model_with_its_data_version(spark, trained)
     assert tried[model["params"]["reg_param_chosen"]] == max(tried.values())
 
 
-def test_saved_model_scores_a_raw_question_in_a_new_process(spark, trained):
+QUESTION = (
+    1,
+    "How do I read a file line by line in Java?",
+    "<p>I use <code>BufferedReader</code> in Java.</p><pre><code>new FileReader(f)</code></pre>",
+)
+
+
+@pytest.mark.parametrize("line", sorted(CONF_FOLDERS))
+def test_saved_model_scores_a_raw_question_in_a_new_process_on_either_runtime_line(spark, trained, line):
+    """The model saved on the tests' line loads in a plain PySpark of each line (its stacktags.jar only) and scores
+    as it does here: a model moves between Spark 4.1 and 3.5 both ways (docs/architecture.md, "Runtime lines")."""
     path = spark.table(trained.table("models")).first()["path"]
+    local = config.load(conf_dir(ROOT, line) / "local.toml")
+    python, jar = local.get("submit", "python"), local.require("jars", "project")
+    if not Path(python).exists():
+        pytest.skip(f"the {line} line is not set up here (scripts/setup.sh --spark {line}; scripts/test.sh does it)")
     program = f"""
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
-         .config("spark.jars", {str(ROOT / "var" / "jvm" / "stacktags.jar")!r}).getOrCreate())  # the text scanners
-spark.sparkContext.pythonExec = {sys.executable!r}
+         .config("spark.jars", {jar!r}).getOrCreate())  # the text scanners
+spark.sparkContext.pythonExec = {python!r}
 model = PipelineModel.load({path!r})
-question = spark.createDataFrame([(1, "How do I read a file line by line in Java?",
-    "<p>I use <code>BufferedReader</code> in Java.</p><pre><code>new FileReader(f)</code></pre>")],
-    "Id long, Title string, Body string")
-print("TAGS", model.transform(question).first()["predicted_tags"])
+question = spark.createDataFrame([{QUESTION!r}], "Id long, Title string, Body string")
+print("SCORES", [(s["tag"], round(s["probability"], 5)) for s in model.transform(question).first()["scores"]])
 """
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run([python, "-c", program], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith("TAGS"))
-    assert "java" in line
+    scores = next(line for line in result.stdout.splitlines() if line.startswith("SCORES"))
+    question = spark.createDataFrame([QUESTION], "Id long, Title string, Body string")
+    here = [
+        (s["tag"], round(s["probability"], 5)) for s in saved_model(spark, path).transform(question).first()["scores"]
+    ]
+    assert scores == f"SCORES {here}" and here[0][0] == "java"
 
 
 def test_evaluate_uses_only_the_test_split(spark, trained):

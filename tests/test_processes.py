@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLE, csv_row_count
+from conftest import ROOT, SAMPLE, csv_row_count, script
 from pyspark.find_spark_home import _find_spark_home
 
 pytestmark = pytest.mark.jvm  # its tests run the jobs in processes of their own
@@ -119,24 +119,26 @@ def run(*command: str) -> subprocess.CompletedProcess:
 def test_submit_to_standalone_cluster_then_query_from_a_new_spark_sql_process(standalone_cluster, tmp_path):
     warehouse = str(tmp_path / "warehouse")
     submitted = run(
-        "scripts/submit.sh",
-        "ingest",
-        "--target",
-        "standalone",
-        "--master",
-        standalone_cluster,
-        "--warehouse",
-        warehouse,
-        "--source",
-        str(SAMPLE),
-        "--set",
-        "spark.spark.executor.memory=1g",
+        *script(
+            "submit.sh",
+            "ingest",
+            "--target",
+            "standalone",
+            "--master",
+            standalone_cluster,
+            "--warehouse",
+            warehouse,
+            "--source",
+            str(SAMPLE),
+            "--set",
+            "spark.spark.executor.memory=1g",
+        )
     )
     assert "total" in submitted.stdout
     assert list((tmp_path / "work").glob("app-*/*/stderr")), "no executor ran on the worker"
 
     answer = run(
-        "scripts/spark-sql",
+        *script("spark-sql"),
         "--warehouse",
         warehouse,
         "-e",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import MOTO_SECRET, ROOT, SAMPLE, killed_when
+from conftest import LINE, MOTO_SECRET, ROOT, SAMPLE, killed_when
 from deltalake import DeltaTable
 
 pytestmark = pytest.mark.jvm  # the jobs run in processes of their own, with the S3 connector's jars
@@ -70,7 +70,7 @@ def moto_environment() -> dict[str, str]:
 def run(script, *arguments):
     """One of the project's scripts, with the moto server's credentials only; its output, checked for a secret."""
     result = subprocess.run(
-        [ROOT / "scripts" / script, *arguments],
+        [ROOT / "scripts" / script, "--spark", LINE, *arguments],
         capture_output=True,
         text=True,
         env=moto_environment(),
@@ -139,7 +139,16 @@ def test_the_pipeline_writes_its_tables_models_and_reports_to_s3_and_a_rerun_com
             table(storage, "predictions").file_uris()
         )
 
-    score = [ROOT / "scripts" / "submit.sh", "score", *arguments, *QUICK, "--source", "stackoverflow.questions_raw"]
+    score = [
+        ROOT / "scripts" / "submit.sh",
+        "--spark",
+        LINE,
+        "score",
+        *arguments,
+        *QUICK,
+        "--source",
+        "stackoverflow.questions_raw",
+    ]
     killed_when(score, data_written, env=moto_environment())
     submit("score", arguments, "--source", "stackoverflow.questions_raw")
     scored = table(storage, "predictions").to_pyarrow_table(columns=["Id", "model_version"])
