@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pyspark
 
-DEFAULT_LINE = "4.1"
 CONF_FOLDERS = {"4.1": ".", "3.5": "spark3.5"}  # below the project's conf/
 
 

@@ -59,7 +59,8 @@ def build_session(cfg: Config, app_name: str) -> SparkSession:
         # Embedded mode reads the workers' interpreter only from PYSPARK_PYTHON (spark-submit sets it from
         # spark.pyspark.python); set it from the config instead, so UDF workers import what the venv has.
         spark.sparkContext.pythonExec = python
-    require_class(spark, "io.delta.tables.DeltaTable", "Delta Lake (io.delta:delta-spark_4.1_2.13:4.2.0)")
+    delta = ", ".join(p for p in cfg.get("jars", "packages", []) if p.startswith("io.delta:"))
+    require_class(spark, "io.delta.tables.DeltaTable", f"Delta Lake ({delta or 'the one the runtime brings'})")
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {cfg.database}")
     return spark
 
