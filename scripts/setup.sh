@@ -27,4 +27,7 @@ python="$venv/bin/python"
 for target in local local-s3 local-postgres; do   # local-s3: with the S3 connector; local-postgres: PostgreSQL's JDBC driver
   [ ! -e "$conf_dir/$target.toml" ] || "$python" -m stacktags.jars resolve --conf-file "$conf_dir/$target.toml"
 done
+if [ "$spark_line" = 3.5 ]; then   # and with Spark NLP's jar, for text.engine = "spark-nlp" (4.1's is not served here)
+  "$python" -m stacktags.jars resolve --conf-file "$conf_dir/local.toml" --set text.engine=spark-nlp
+fi
 "$python" -m stacktags.classarchive --conf-file "$conf_dir/local.toml"

@@ -24,6 +24,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"  # real dev data beside a clone, when there is one
 LINE = running_line()  # the runtime line of the venv running the tests (scripts/test.sh --spark 3.5)
 CONF = conf_dir(ROOT)  # its conf files: the local target's starts the tests' SparkSession
+# Spark NLP's jar for this line is served by Maven Central here (the 4.1 line's spark-nlp_2.13:7.0.0 is not): the
+# tests' SparkSession then has it, and the tests of text.engine = "spark-nlp" run
+SPARK_NLP = LINE == "3.5"
 
 # One reg_param, not the conf's list: the tests that train would each fit the list's three values, minutes of CI in
 # all; test_model_pipeline trains with the conf's list itself.
@@ -80,7 +83,8 @@ def warehouse(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(warehouse):
-    session = build_session(test_config(warehouse, "stacktags_test"), "stacktags-tests")
+    engine = ["text.engine=spark-nlp"] if SPARK_NLP else []  # its jars on the classpath; the tests' configs stay native
+    session = build_session(test_config(warehouse, "stacktags_test", *engine), "stacktags-tests")
     yield session
     session.stop()
 

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 from chispa import assert_df_equality
-from conftest import ROOT, SAMPLE, SHARED_DATA, job_arguments, load_job, test_config
+from conftest import ROOT, SAMPLE, SHARED_DATA, SPARK_NLP, job_arguments, load_job, test_config
 from pyspark.sql import functions as F
 
-from stacktags.clean import question_facts, rows_of_split, split_fractions, split_of
+from stacktags.clean import prepared_by, question_facts, require_engine, rows_of_split, split_fractions, split_of
 from stacktags.config import ConfigError, load
 from stacktags.tables import MissingTableError
 from stacktags.text import text_preparation
@@ -135,9 +135,32 @@ def test_scoring_path_gives_the_same_tokens_as_the_clean_job(spark, sample_cfg):
     """Scoring applies the same text preparation to raw (Id, Title, Body) rows; the tokens must be identical."""
     raw = spark.table(sample_cfg.table("questions_raw")).select("Id", "Title", "Body")
     columns = ["Id", "body_text", "code", "title_tokens", "body_tokens", "code_tokens"]
-    scored = text_preparation().transform(raw).select(*columns)
+    scored = text_preparation(spark).transform(raw).select(*columns)
     cleaned = spark.table(sample_cfg.table("questions_clean")).select(*columns)
     assert_df_equality(scored, cleaned, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_change_of_text_engine_prepares_every_question_again_and_train_needs_the_same(spark, fresh_cfg):
+    """The tokens of questions_clean are those of one [text] engine, recorded as a table property: a clean with
+    another engine prepares every question again, and a train whose engine differs from the table's stops."""
+    cfg = fresh_cfg()
+    ingest_and_clean(cfg, SAMPLE)
+    silver = cfg.table("questions_clean")
+    assert prepared_by(spark, silver) == "native"
+    with pytest.raises(ConfigError, match=r'holds tokens of the native text engine and \[text\] engine is "spark-nlp"'):
+        require_engine(spark, silver, "spark-nlp")
+    if not SPARK_NLP:
+        return
+    for engine in ("spark-nlp", "native"):
+        clean_job.main(job_arguments(cfg, f"text.engine={engine}"))
+        run = spark.sql(f"SELECT * FROM {cfg.table('job_runs')} WHERE job = 'clean' ORDER BY ended_at DESC").first()
+        assert (run["details"]["inserted"], run["details"]["updated"]) == ("0", "2000")
+        assert prepared_by(spark, silver) == engine
+        require_engine(spark, silver, engine)
+        raw = spark.table(cfg.table("questions_raw")).select("Id", "Title", "Body")
+        columns = ["Id", "title_tokens", "body_tokens", "code_tokens"]
+        expected = text_preparation(spark, engine).transform(raw).select(*columns)
+        assert_df_equality(spark.table(silver).select(*columns), expected, ignore_row_order=True, ignore_nullable=True)
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data beside the clone")

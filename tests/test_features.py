@@ -92,7 +92,7 @@ def sample_tokens(spark):
     with (SAMPLE / "Questions.csv").open(newline="", encoding="utf-8") as handle:
         questions = [(int(r["Id"]), r["Title"], r["Body"]) for r in csv.DictReader(handle)]
     frame = spark.createDataFrame(questions, "Id long, Title string, Body string")
-    return text_preparation().transform(frame).select("Id", "title_tokens", "body_tokens", "code_tokens").cache()
+    return text_preparation(spark).transform(frame).select("Id", "title_tokens", "body_tokens", "code_tokens").cache()
 
 
 @pytest.mark.parametrize("with_bigrams, distinct", list(itertools.product([False, True], repeat=2)))

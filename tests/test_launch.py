@@ -67,23 +67,34 @@ def test_submits_at_once_never_share_a_file_that_differs(tmp_path):
 
 
 def test_jars_resolved_at_setup_go_with_jars_instead_of_packages(tmp_path):
-    """A record of the packages' local jar files (scripts/setup.sh) spares each job Maven's resolution; a record made
-    for other packages, or naming a jar that is gone, is ignored."""
+    """A record of the packages' local jar files (scripts/setup.sh) spares each job Maven's resolution: one per set
+    of packages, so that text.engine = "spark-nlp" (Spark NLP's jar added) finds its own. A record made for other
+    packages, or naming a jar that is gone, is ignored."""
     jars = [tmp_path / "delta-spark.jar", tmp_path / "delta-storage.jar"]
-    for jar in jars:
+    nlp_jars = [*jars, tmp_path / "spark-nlp.jar"]
+    for jar in nlp_jars:
         jar.write_bytes(b"PK")
     record = tmp_path / "resolved.json"
-    packages, exclude = LOCAL.get("jars", "packages"), LOCAL.get("jars", "exclude")
+    packages, exclude = config.jar_packages(LOCAL)
+    nlp_packages, nlp_exclude = config.jar_packages(
+        config.load(CONF / "local.toml", settings=["text.engine=spark-nlp"])
+    )
+    assert nlp_packages[:-1] == packages and "spark-nlp" in nlp_packages[-1] and set(exclude) < set(nlp_exclude)
 
-    def jar_options(recorded_packages):
-        record.write_text(json.dumps({"packages": recorded_packages, "exclude": exclude, "jars": list(map(str, jars))}))
-        command = launch.submit_command(ROOT, "score", "local", None, ["--set", f"jars.resolved={record}"])
+    def jar_options(resolutions, *settings):
+        recorded = [{"packages": p, "exclude": e, "jars": list(map(str, j))} for p, e, j in resolutions]
+        record.write_text(json.dumps({"resolutions": recorded}))
+        command = launch.submit_command(ROOT, "score", "local", None, ["--set", f"jars.resolved={record}", *settings])
         return {option: command[command.index(option) + 1] for option in ("--jars", "--packages") if option in command}
 
-    assert jar_options(packages) == {"--jars": ",".join([LOCAL.require("jars", "project"), *map(str, jars)])}
-    assert "--packages" in jar_options(["io.delta:delta-spark_4.1_2.13:4.1.0"])  # recorded for other packages
+    project = LOCAL.require("jars", "project")
+    both = [(packages, exclude, jars), (nlp_packages, nlp_exclude, nlp_jars)]
+    assert jar_options(both) == {"--jars": ",".join([project, *map(str, jars)])}
+    assert jar_options(both, "--set", "text.engine=spark-nlp") == {"--jars": ",".join([project, *map(str, nlp_jars)])}
+    assert "--packages" in jar_options([(["io.delta:delta-spark_4.1_2.13:4.1.0"], exclude, jars)])  # other packages
+    assert "--packages" in jar_options(both[1:])  # only Spark NLP's set recorded
     jars[1].unlink()
-    assert "--packages" in jar_options(packages)
+    assert "--packages" in jar_options(both)
 
 
 def test_master_option_and_standalone_target():

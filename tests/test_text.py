@@ -1,14 +1,24 @@
 """Text preparation: HTML to prose and code, tech-aware tokens, and the stages' persistence."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from chispa import assert_df_equality
-from conftest import FIXTURES
+from conftest import FIXTURES, LINE, ROOT, SPARK_NLP, job_arguments, test_config
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
+from stacktags.persistence import load_stage
 from stacktags.text import HtmlToText, TechTokenizer, english_stop_words, text_preparation
+
+ENGINES = [
+    "native",
+    pytest.param(
+        "spark-nlp", marks=pytest.mark.skipif(not SPARK_NLP, reason=f"no Spark NLP jar for Spark {LINE} here")
+    ),
+]
 
 REAL = json.loads((FIXTURES / "html_bodies.json").read_text(encoding="utf-8"))["questions"]
 
@@ -18,14 +28,17 @@ def html_to_text(spark, body):
     return row["body_text"], row["code"]
 
 
-def tokens(spark, text, stop_words=True):
-    tokenizer = TechTokenizer(inputCol="t", outputCol="tokens", stopWords=english_stop_words() if stop_words else [])
-    return tokenizer.transform(spark.createDataFrame([(text,)], "t string")).first()["tokens"]
+def prepared(spark, engine, title, body=None):
+    """title_tokens, body_tokens and code_tokens of one question by text_preparation with `engine`."""
+    frame = spark.createDataFrame([(title, body)], "Title string, Body string")
+    row = text_preparation(spark, engine).transform(frame).first()
+    return row["title_tokens"], row["body_tokens"], row["code_tokens"]
 
 
-def test_tech_tokens_survive_whole(spark):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tech_tokens_survive_whole(spark, engine):
     text = "C# and C++ on .NET with node.js, asp.net-mvc, objective-c, x86-64, python-3.x and F#. I use java."
-    assert tokens(spark, text) == [
+    assert prepared(spark, engine, text)[0] == [
         "c#",
         "c++",
         ".net",
@@ -52,12 +65,34 @@ def test_tech_tokens_survive_whole(spark):
         ("this and where in c", ["this", "where", "c"]),  # stop words that are also tags stay
     ],
 )
-def test_tokenizer_cases(spark, text, expected):
-    assert tokens(spark, text) == expected
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tokenizer_cases(spark, engine, text, expected):
+    assert prepared(spark, engine, text)[0] == expected
 
 
-def test_code_keeps_its_stop_words(spark):
-    assert tokens(spark, "for i in range(10): if x", stop_words=False) == ["for", "i", "in", "range", "10", "if", "x"]
+@pytest.mark.parametrize("engine", ENGINES)
+def test_code_keeps_its_stop_words(spark, engine):
+    code = "<pre><code>for i in range(10): if x</code></pre>"
+    assert prepared(spark, engine, None, code)[2] == ["for", "i", "in", "range", "10", "if", "x"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "body, prose_tokens, code_tokens",
+    [
+        ("", [], []),
+        (None, [], []),
+        ("<p>Hello <b>big <i>world</p> and <div>unclosed", ["hello", "big", "world", "unclosed"], []),
+        ('<pre class="lang-java"><code>int main() { return x86_64; }', [], ["int", "main", "return", "x86_64"]),
+        ("<p>3 < 4 is true</p><p>a lone <</p>", ["3", "4", "true", "lone"], []),
+        ("<script>never closed", [], []),
+        ("<p>Привет мир</p><p>你好 日本語のテキスト</p>", ["привет", "мир", "你好", "日本語のテキスト"], []),
+        ("<p>?!... --- ((:))</p>", [], []),
+        ("<p>Is node.js? (see: foo(bar), main()!)</p>", ["node.js", "see", "foo", "bar", "main"], []),
+    ],
+)
+def test_bad_html_and_text_give_the_same_tokens_under_both_engines(spark, engine, body, prose_tokens, code_tokens):
+    assert prepared(spark, engine, "?!...", body) == ([], prose_tokens, code_tokens)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +152,7 @@ def test_real_bodies(spark):
 
 def test_tokens_of_real_bodies_hold_no_html_remnants(spark):
     df = spark.createDataFrame([(q["Title"], q["Body"]) for q in REAL.values()], "Title string, Body string")
-    out = text_preparation().transform(df).collect()
+    out = text_preparation(spark).transform(df).collect()
     for row in out:
         for column in ("title_tokens", "body_tokens", "code_tokens"):
             assert not [t for t in row[column] if "<" in t or ">" in t or t in ("p", "pre", "nbsp", "lt", "gt")], (
@@ -136,19 +171,42 @@ def test_a_session_without_stacktags_jar_gets_a_clear_error(spark, monkeypatch):
         HtmlToText().transform(spark.createDataFrame([("<p>x</p>",)], "Body string"))
 
 
-def test_text_preparation_saves_and_loads_as_a_pipeline_model(spark, tmp_path):
+@pytest.mark.parametrize(
+    "engine, stages",
+    [
+        ("native", ["HtmlToText", "TechTokenizer", "TechTokenizer", "TechTokenizer"]),
+        pytest.param(
+            "spark-nlp",
+            ["HtmlToText"]
+            + ["DocumentAssembler", "TokenizerModel", "NormalizerModel", "StopWordsCleaner"] * 2
+            + ["DocumentAssembler", "TokenizerModel", "NormalizerModel", "Finisher"],
+            marks=ENGINES[1].marks,
+        ),
+    ],
+)
+def test_text_preparation_saves_and_loads_as_a_pipeline_model(spark, tmp_path, engine, stages):
+    """Saved as a PipelineModel and loaded by pyspark's own reader and by stacktags' (persistence.load_stage), the
+    stages give the same columns."""
     df = spark.createDataFrame([(q["Title"], q["Body"]) for q in REAL.values()], "Title string, Body string")
-    stages = text_preparation()
-    stages.write().save(str(tmp_path / "prep"))
-    loaded = PipelineModel.load(str(tmp_path / "prep"))
-    assert [type(s).__name__ for s in loaded.stages] == [
-        "HtmlToText",
-        "TechTokenizer",
-        "TechTokenizer",
-        "TechTokenizer",
-    ]
-    assert loaded.stages[1].getOrDefault("stopWords") == english_stop_words()
-    assert_df_equality(loaded.transform(df), stages.transform(df))
+    preparation = text_preparation(spark, engine)
+    preparation.write().save(str(tmp_path / "prep"))
+    expected = preparation.transform(df)
+    for loaded in (PipelineModel.load(str(tmp_path / "prep")), load_stage(spark, str(tmp_path / "prep"))):
+        assert [type(s).__name__ for s in loaded.stages] == stages
+        assert_df_equality(loaded.transform(df), expected)
+    assert expected.columns == ["Title", "Body", "body_text", "code", "title_tokens", "body_tokens", "code_tokens"]
+
+
+@pytest.mark.skipif(not SPARK_NLP, reason=f"no Spark NLP jar for Spark {LINE} here")
+def test_both_engines_cut_real_questions_alike(spark):
+    """The Spark NLP tokenizer is set to cut tokens as the native scanner does: on real questions, the same tokens
+    (but for the rare runs of joiners that text_sparknlp's docstring names)."""
+    df = spark.createDataFrame([(q["Title"], q["Body"]) for q in REAL.values()], "Title string, Body string")
+    columns = ["title_tokens", "body_tokens", "code_tokens"]
+    native = text_preparation(spark, "native").transform(df).select(*columns).collect()
+    nlp = text_preparation(spark, "spark-nlp").transform(df).select(*columns).collect()
+    same = sum(a[column] == b[column] for a, b in zip(native, nlp, strict=True) for column in columns)
+    assert same == len(columns) * len(native)
 
 
 # The regular expressions the Java scanners stand for (lib/stacktags/jvm/TextPreparation.java documents them), run
@@ -281,3 +339,20 @@ def test_scanners_give_what_the_documented_regexes_give(spark):
     prepared = TechTokenizer(inputCol="Body", outputCol="code_tokens").transform(prepared)
     expected = _regex_reference(df, stop_words)
     assert_df_equality(prepared.select(*expected.columns), expected, ignore_nullable=True, ignore_row_order=True)
+
+
+@pytest.mark.skipif(SPARK_NLP, reason=f"Spark NLP's jar for Spark {LINE} resolves here")
+def test_spark_nlp_where_its_jar_is_not_served_stops_the_job_at_start_in_one_line(tmp_path):
+    """On the 4.1 line here: Maven Central has no spark-nlp_2.13:7.0.0. The job stops before Spark starts, with
+    one line naming the artifact and the line that has Spark NLP, and writes nothing."""
+    cfg = test_config(tmp_path / "warehouse", "nlp")
+    record = tmp_path / "resolved.json"
+    args = [*job_arguments(cfg, "text.engine=spark-nlp", f"jars.resolved={record}")]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "jobs" / "clean.py"), *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: com.johnsnowlabs.nlp:spark-nlp_2.13:7.0.0: not served by the Maven")
+    assert "the Spark 3.5 line has Spark NLP 5.5.3 (com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3)" in result.stderr
+    assert not record.exists() and not (tmp_path / "warehouse").exists()

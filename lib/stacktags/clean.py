@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from stacktags.config import Config, ConfigError
 from stacktags.ingest import ANSWERS, QUESTIONS, TAGS
 from stacktags.tables import WriteCounts, input_table, new_or_changed, replace, upsert
-from stacktags.text import text_preparation
+from stacktags.text import text_engine, text_preparation
 
 SILVER_TABLE = "questions_clean"
 SPLITS = ("train", "validation", "test")
@@ -36,6 +36,23 @@ SILVER_COLUMNS = [
     "source_hash",
 ]
 SPLIT_BUCKETS = 1_000_000
+ENGINE_PROPERTY = "stacktags.text_engine"  # questions_clean's property: the [text] engine its tokens are from
+
+
+def prepared_by(spark: SparkSession, silver: str) -> str:
+    """The text engine whose tokens questions_clean holds (native for a table older than the property)."""
+    properties = spark.sql(f"DESCRIBE DETAIL {silver}").first()["properties"]
+    return properties.get(ENGINE_PROPERTY, "native")
+
+
+def require_engine(spark: SparkSession, silver: str, engine: str) -> None:
+    """A model trains on tokens of the engine it will score with, or not at all."""
+    prepared = prepared_by(spark, silver)
+    if prepared != engine:
+        raise ConfigError(
+            f'{silver} holds tokens of the {prepared} text engine and [text] engine is "{engine}": run clean with '
+            f"the same [text] engine first (it prepares every question again), then train"
+        )
 
 
 def split_fractions(cfg: Config) -> dict[str, float]:
@@ -83,8 +100,12 @@ def in_split(split: str, test_from: str | date | None = None) -> Column:
     }[split]
 
 
-def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame, fractions: dict[str, float]) -> DataFrame:
-    """One row per question: raw Title and Body, its sorted distinct tags, answer count, split and a source hash."""
+def question_facts(
+    questions: DataFrame, tags: DataFrame, answers: DataFrame, fractions: dict[str, float], engine: str = "native"
+) -> DataFrame:
+    """One row per question: raw Title and Body, its sorted distinct tags, answer count, split and a source hash.
+    The hash covers the text engine too (but native, so the hashes of tables made before engines existed hold): a
+    clean after a change of [text] engine prepares every question again."""
     tag_arrays = tags.groupBy("Id").agg(F.array_sort(F.collect_set("Tag")).alias("tags"))
     answer_counts = answers.groupBy(F.col("ParentId").alias("Id")).agg(F.count(F.lit(1)).alias("answer_count"))
     facts = (
@@ -103,12 +124,14 @@ def question_facts(questions: DataFrame, tags: DataFrame, answers: DataFrame, fr
             split_of(F.col("Id"), fractions).alias("split"),
         )
     )
-    return facts.withColumn("source_hash", F.xxhash64("row_hash", "tags", "answer_count", "split")).drop("row_hash")
+    sources = ["row_hash", "tags", "answer_count", "split", *([F.lit(engine)] if engine != "native" else [])]
+    return facts.withColumn("source_hash", F.xxhash64(*sources)).drop("row_hash")
 
 
-def prepare(facts: DataFrame) -> DataFrame:
+def prepare(facts: DataFrame, engine: str) -> DataFrame:
     """Text preparation (the shared definition) and the silver columns."""
-    return text_preparation().transform(facts).withColumnRenamed("Title", "title").select(*SILVER_COLUMNS)
+    preparation = text_preparation(facts.sparkSession, engine)
+    return preparation.transform(facts).withColumnRenamed("Title", "title").select(*SILVER_COLUMNS)
 
 
 @dataclass
@@ -136,12 +159,15 @@ def clean(spark: SparkSession, cfg: Config, full: bool = False) -> CleanResult:
         if spark.catalog.tableExists(answers_table)
         else spark.createDataFrame([], "ParentId bigint")
     )
-    facts = question_facts(questions, tags, answers, split_fractions(cfg))
+    engine = text_engine(cfg)
+    facts = question_facts(questions, tags, answers, split_fractions(cfg), engine)
     silver = cfg.table(SILVER_TABLE)
     if full or not spark.catalog.tableExists(silver):
-        written = replace(spark, prepare(facts), silver)
+        written = replace(spark, prepare(facts, engine), silver)
     else:
         changed = new_or_changed(facts, spark.table(silver), ["Id"], "source_hash")
-        written = upsert(spark, prepare(changed), silver, ["Id"], hash_column="source_hash")
+        written = upsert(spark, prepare(changed, engine), silver, ["Id"], hash_column="source_hash")
+    if prepared_by(spark, silver) != engine:
+        spark.sql(f"ALTER TABLE {silver} SET TBLPROPERTIES ('{ENGINE_PROPERTY}' = '{engine}')")
     per_split = {row["split"]: row["count"] for row in spark.table(silver).groupBy("split").count().collect()}
     return CleanResult(questions.count(), written, per_split)

@@ -60,6 +60,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "jvm": {"log_config": str, "class_archive": str},
     "ingest": {"encoding": str, "max_body_bytes": int},
     "clean": {"split": dict},
+    "text": {"engine": str},
     "train": {
         "classifier": str,
         "num_tags": int,
@@ -122,6 +123,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
 CHOICES = {
     ("catalog", "metastore"): ("embedded", "postgresql", "external"),
     ("train", "classifier"): ("lockstep", "mllib"),
+    ("text", "engine"): ("native", "spark-nlp"),
     ("emr", "action_on_failure"): ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"),
 }
 # Bounds of the numeric settings, inclusive (None: unbounded).
@@ -394,17 +396,24 @@ def jar_files(folder: str) -> list[str]:
     return jars
 
 
-def recorded_jars(record: str, packages: list[str], exclude: list[str]) -> list[str] | None:
-    """The local jar files that `python -m stacktags.jars resolve` recorded for these packages, or None when the
-    record is missing, was made for other packages, or names a jar that is no longer there."""
+def recorded_resolutions(record: str) -> list[dict]:
+    """What `python -m stacktags.jars resolve` recorded: one {packages, exclude, jars} per set of packages resolved
+    (a conf's, and the same with Spark NLP added: switching [text] engine resolves nothing again)."""
     try:
         known = json.loads(Path(record).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    if known.get("packages") != packages or known.get("exclude", []) != exclude:
-        return None
-    jars = known.get("jars", [])
-    return jars if all(Path(jar).is_file() for jar in jars) else None
+        return []
+    return known.get("resolutions", []) if isinstance(known, dict) else []
+
+
+def recorded_jars(record: str, packages: list[str], exclude: list[str]) -> list[str] | None:
+    """The local jar files recorded for these packages, or None when the record is missing, holds no resolution of
+    them, or names a jar that is no longer there."""
+    for known in recorded_resolutions(record):
+        if known.get("packages") == packages and known.get("exclude", []) == exclude:
+            jars = known.get("jars", [])
+            return jars if all(Path(jar).is_file() for jar in jars) else None
+    return None
 
 
 def embedded_metastore_dir(cfg: Config) -> str:
@@ -507,21 +516,32 @@ def _catalog_and_jar_properties(cfg: Config) -> dict[str, str]:
     if jars.get("dir"):
         props["spark.jars"] = ",".join(jar_files(jars["dir"]))  # the bundle holds stacktags.jar too
         return props
-    local = (
-        jars.get("packages")
-        and jars.get("resolved")
-        and recorded_jars(jars["resolved"], jars["packages"], jars.get("exclude", []))
-    )
+    packages, exclude = jar_packages(cfg)
+    local = packages and jars.get("resolved") and recorded_jars(jars["resolved"], packages, exclude)
     if local:  # the packages' jars as resolved at setup: no resolution (nor its report) at each start
         props["spark.jars"] = ",".join([*([jars["project"]] if jars.get("project") else []), *local])
         return props
     if jars.get("project"):
         props["spark.jars"] = jars["project"]
-    if jars.get("packages"):
-        props["spark.jars.packages"] = ",".join(jars["packages"])
-        if jars.get("exclude"):
-            props["spark.jars.excludes"] = ",".join(jars["exclude"])
+    if packages:
+        props["spark.jars.packages"] = ",".join(packages)
+        if exclude:
+            props["spark.jars.excludes"] = ",".join(exclude)
     return props
+
+
+def jar_packages(cfg: Config) -> tuple[list[str], list[str]]:
+    """The Maven packages a run needs and the dependencies it leaves out: [jars] packages and exclude, plus the
+    running line's Spark NLP when [text] engine is spark-nlp, for the targets that resolve packages (those with
+    [jars] packages; a cluster's runtime or [jars] dir brings its own jars)."""
+    packages, exclude = list(cfg.get("jars", "packages", [])), list(cfg.get("jars", "exclude", []))
+    if packages and cfg.get("text", "engine", "native") == "spark-nlp":
+        from stacktags.lines import running_line, spark_nlp_exclude, spark_nlp_package
+
+        line = running_line()
+        packages.append(spark_nlp_package(line))
+        exclude += [name for name in spark_nlp_exclude(line) if name not in exclude]
+    return packages, exclude
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_conf: str = "conf/local.toml") -> None:

@@ -11,15 +11,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from stacktags import config
+from stacktags.errors import UserError
 
 JAVA_SOURCES = Path(__file__).resolve().parent / "jvm"
+
+
+class UnresolvedPackageError(UserError, RuntimeError):
+    """A Maven package (or a dependency of one) that the reachable repositories do not serve."""
 
 
 class BuildError(RuntimeError):
@@ -113,9 +120,75 @@ def resolve(packages: list[str], exclude: list[str], record: Path) -> list[str]:
     if known is not None:
         return known
     jars = _resolve_with_spark(packages, exclude)
+    others = [
+        known
+        for known in config.recorded_resolutions(str(record))
+        if (known.get("packages"), known.get("exclude", [])) != (packages, exclude)
+    ]
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"packages": packages, "exclude": exclude, "jars": jars}, indent=1))
+    partial = record.with_name(record.name + ".partial")
+    partial.write_text(
+        json.dumps({"resolutions": [*others, {"packages": packages, "exclude": exclude, "jars": jars}]}, indent=1)
+    )
+    partial.replace(record)
     return jars
+
+
+UNRESOLVED = re.compile(r"unresolved dependency: ([^#\s]+)#([^;\s]+);([^:\s]+): not found")
+
+
+def ensure_resolved(cfg: config.Config) -> None:
+    """Before a run on this machine starts Spark: its packages resolved and recorded, unless [jars] resolved has them
+    already (scripts/setup.sh resolves the conf's; a --set text.engine=spark-nlp adds Spark NLP's). Spark resolves
+    packages only as its JVM starts, so this runs in a process of its own. A package the repositories do not serve
+    stops the run here, in one line naming it."""
+    packages, exclude = config.jar_packages(cfg)
+    record = cfg.get("jars", "resolved")
+    if cfg.get("jars", "dir") or not packages or not record or config.recorded_jars(record, packages, exclude):
+        return
+    request = json.dumps({"packages": packages, "exclude": exclude, "record": record})
+    resolved = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from stacktags.jars import resolve_request; resolve_request(sys.argv[1])",
+            request,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if resolved.returncode == 0:
+        return
+    missing = [":".join(match) for match in UNRESOLVED.findall(resolved.stdout + resolved.stderr)]
+    if not missing:
+        raise UnresolvedPackageError(
+            f"could not resolve {', '.join(packages)}:\n{(resolved.stdout + resolved.stderr)[-3000:]}"
+        )
+    raise UnresolvedPackageError(
+        f"{', '.join(missing)}: not served by the Maven repositories this machine reaches{spark_nlp_hint(missing)}"
+    )
+
+
+def spark_nlp_hint(missing: list[str]) -> str:
+    """Which line has Spark NLP, when its jar is what is missing."""
+    from stacktags.lines import SPARK_NLP, running_line, spark_nlp_package
+
+    line = running_line()
+    if spark_nlp_package(line) not in missing:
+        return ""
+    others = [other for other in SPARK_NLP if other != line]
+    return "".join(
+        f' (Spark NLP {SPARK_NLP[line]} for Spark {line}, needed by text.engine = "spark-nlp"); the Spark {other}'
+        f" line has Spark NLP {SPARK_NLP[other]} ({spark_nlp_package(other)}): scripts/setup.sh --spark {other},"
+        f' then --spark {other} first on the scripts, or text.engine = "native"'
+        for other in others
+    )
+
+
+def resolve_request(request: str) -> None:
+    """ensure_resolved's child process: resolve({"packages", "exclude", "record"} as JSON)."""
+    known = json.loads(request)
+    resolve(known["packages"], known["exclude"], Path(known["record"]))
 
 
 def bundle(jars: list[str], dest: Path) -> Path:
@@ -147,9 +220,10 @@ def main(argv: list[str] | None = None) -> None:
             jar = build(Path(cfg.require("jars", "project")))
             print(f"{jar} is up to date with {JAVA_SOURCES}")
             return
-        jars = resolve(cfg.get("jars", "packages", []), cfg.get("jars", "exclude", []), record)
+        packages, exclude = config.jar_packages(cfg)
+        jars = resolve(packages, exclude, record)
         if args.action == "resolve":
-            print(f"{len(jars)} jars resolved for {', '.join(cfg.get('jars', 'packages', []))}")
+            print(f"{len(jars)} jars resolved for {', '.join(packages)}")
             return
         dest = bundle([*jars, str(build(Path(cfg.require("jars", "project"))))], args.dest)
     except (BuildError, config.ConfigError) as err:

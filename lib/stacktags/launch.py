@@ -28,7 +28,7 @@ from pathlib import Path
 from pyspark.find_spark_home import _find_spark_home
 
 import stacktags
-from stacktags import cli, config
+from stacktags import cli, config, jars
 from stacktags.cloud import CLOUD_TARGETS
 from stacktags.errors import UserError
 from stacktags.lines import conf_dir
@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         check_job(root, args.job)
         sys.exit(submit_to_cloud(root, args.job, args.target, rest, args.dry_run))
     if args.command == "submit":
+        if not args.dry_run:  # the packages resolved before the submit, a missing one named in one line
+            jars.ensure_resolved(config_for(root, args.target, rest)[0])
         command = submit_command(root, args.job, args.target, args.master, rest)
     else:
         command = sql_command(root, args.target, args.master, rest)

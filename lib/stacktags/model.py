@@ -21,7 +21,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stacktags.clean import SILVER_TABLE, in_split
+from stacktags.clean import SILVER_TABLE, in_split, require_engine
 from stacktags.config import Config
 from stacktags.errors import ModelMismatchError
 from stacktags.features import feature_stages
@@ -41,7 +41,7 @@ from stacktags.registry import (
     reserve_version,
 )
 from stacktags.tables import input_table, table_version
-from stacktags.text import text_preparation
+from stacktags.text import text_engine, text_preparation
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +242,7 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
     candidate of the registry."""
     silver = cfg.table(SILVER_TABLE)
     input_table(spark, silver, made_by="clean")
+    require_engine(spark, silver, text_engine(cfg))
     data_version = table_version(spark, silver)
     # the version number first: reserved in the models table (stage training), so that no other train takes it
     version = reserve_version(spark, cfg, lambda n: f"{models_dir(cfg)}/v{n}", silver, data_version, run_id)
@@ -272,7 +273,7 @@ def train(spark: SparkSession, cfg: Config, run_id: str | None = None) -> TrainR
     log.info("reference profile of %d validation rows in %.1f s", profile.rows, time.monotonic() - profiled)
     rows.unpersist()
 
-    model = PipelineModel(stages=[text_preparation(), predictor])
+    model = PipelineModel(stages=[text_preparation(spark, text_engine(cfg)), predictor])
     log.info("saving model %d to %s", version, path)
     # overwrite: the version is this run's, so a folder there is what a train of an older stacktags (which numbered
     # versions without reserving them) left when it stopped before registering it

@@ -23,6 +23,7 @@ from stacktags.errors import UserError
 from stacktags.files import data_files, download
 
 PIPELINE_MODEL = "pyspark.ml.pipeline.PipelineModel"
+SPARK_NLP_CLASSES = "com.johnsnowlabs."
 
 
 class NotAStageError(UserError, FileNotFoundError):
@@ -49,6 +50,13 @@ def python_class(name: str) -> type:
     it."""
     if not name.startswith("pyspark.ml."):
         name = name.replace("org.apache.spark", "pyspark")
+    if name.startswith(SPARK_NLP_CLASSES):
+        try:
+            import sparknlp  # noqa: F401  # maps com.johnsnowlabs.* module names onto its Python classes
+        except ImportError as error:
+            raise UnknownStageError(
+                f"{name} is a Spark NLP stage and the Python package spark-nlp is missing"
+            ) from error
     module, _, class_name = name.rpartition(".")
     try:
         return getattr(importlib.import_module(module), class_name)

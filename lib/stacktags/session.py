@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from stacktags.config import LAUNCH_PROPERTIES, Config, spark_properties
 from stacktags.errors import UserError
+from stacktags.jars import ensure_resolved
 
 
 class ClasspathError(UserError, RuntimeError):
@@ -50,6 +51,8 @@ def show_progress() -> None:
 
 def build_session(cfg: Config, app_name: str) -> SparkSession:
     show_progress()
+    if not launched_by_spark_submit():
+        ensure_resolved(cfg)
     builder = SparkSession.builder.appName(app_name)
     for key, value in session_properties(cfg).items():
         builder = builder.config(key, value)
@@ -61,6 +64,8 @@ def build_session(cfg: Config, app_name: str) -> SparkSession:
         spark.sparkContext.pythonExec = python
     delta = ", ".join(p for p in cfg.get("jars", "packages", []) if p.startswith("io.delta:"))
     require_class(spark, "io.delta.tables.DeltaTable", f"Delta Lake ({delta or 'the one the runtime brings'})")
+    if cfg.get("text", "engine") == "spark-nlp":
+        require_class(spark, "com.johnsnowlabs.nlp.DocumentAssembler", 'Spark NLP (text.engine = "spark-nlp")')
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {cfg.database}")
     return spark
 

@@ -1,7 +1,7 @@
 """Text preparation: the one definition shared by the clean job and by scoring.
 
-`text_preparation()` returns a PipelineModel of persistable Spark ML stages that turns StackSample's `Title` and HTML
-`Body` into:
+`text_preparation(spark, engine)` returns a PipelineModel of persistable Spark ML stages that turns StackSample's
+`Title` and HTML `Body` into:
   body_text     the prose: tags removed, entities decoded; <pre>, <code>, <img>, <script>, <style> and comments out
   code          the contents of <pre> and <code> blocks in document order, one per line, entities decoded
   title_tokens, body_tokens   lowercased tech-aware tokens of the prose, stop words removed
@@ -12,7 +12,8 @@ cannot drift apart.
 The work itself is done by hand-written scanners in Java (lib/stacktags/jvm/TextPreparation.java, built into
 stacktags.jar by scripts/setup.sh and shipped by the jar bundle). Each output is one pass over the text; the
 regular expressions they replace (documented there) took ten passes (docs/performance.md). The stages register them
-as Java UDFs in the session, so they run in the executors' JVMs, without Python.
+as Java UDFs in the session, so they run in the executors' JVMs, without Python. With [text] engine = "spark-nlp"
+the tokens come from Spark NLP's annotators instead (stacktags.text_sparknlp); the prose and code stay the same.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from stacktags.config import Config
 from stacktags.session import project_class
 
 JVM_CLASS = "stacktags.TextPreparation"
@@ -98,13 +100,34 @@ def english_stop_words() -> list[str]:
     return [word for word in StopWordsRemover.loadDefaultStopWords("english") if word not in keep]
 
 
-def text_preparation(title_col: str = "Title", body_col: str = "Body") -> PipelineModel:
-    """The stages from a raw question (Title, HTML Body) to prose, code and tokens. No fitting needed."""
+ENGINES = ("native", "spark-nlp")
+
+
+def text_engine(cfg: Config) -> str:
+    """[text] engine: the text preparation that clean and train use (and scoring, as the model carries it)."""
+    return cfg.get("text", "engine", "native")
+
+
+def text_preparation(spark: SparkSession, engine: str = "native") -> PipelineModel:
+    """The stages from a raw question (Title, HTML Body) to prose, code and tokens, by `engine` ([text] engine):
+    the native scanners, or Spark NLP's annotators (stacktags.text_sparknlp). Nothing to fit on data."""
+    if engine not in ENGINES:
+        raise ValueError(f"text engine {engine!r}: one of {', '.join(ENGINES)}")
     stop_words = english_stop_words()
+    html = HtmlToText(inputCol="Body", proseCol="body_text", codeCol="code")
+    if engine == "spark-nlp":
+        from stacktags.text_sparknlp import spark_nlp_tokens
+
+        columns = [
+            ("Title", "title_tokens", stop_words),
+            ("body_text", "body_tokens", stop_words),
+            ("code", "code_tokens", []),
+        ]
+        return PipelineModel(stages=[html, *spark_nlp_tokens(spark, columns)])
     return PipelineModel(
         stages=[
-            HtmlToText(inputCol=body_col, proseCol="body_text", codeCol="code"),
-            TechTokenizer(inputCol=title_col, outputCol="title_tokens", stopWords=stop_words),
+            html,
+            TechTokenizer(inputCol="Title", outputCol="title_tokens", stopWords=stop_words),
             TechTokenizer(inputCol="body_text", outputCol="body_tokens", stopWords=stop_words),
             TechTokenizer(inputCol="code", outputCol="code_tokens"),
         ]
