@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from stacktags import cli, config
-from stacktags.lines import conf_dir
+from stacktags.lines import conf_dir, running_line
 from stacktags.registry import MODELS_TABLE
 
 STAGES = {
@@ -297,6 +297,11 @@ def main(argv: list[str] | None = None) -> None:
         )
 
 
+def submit_script(root: Path) -> list[str]:
+    """scripts/submit.sh on the runtime line of this Python (--spark 3.5 for .venv-spark3.5's)."""
+    return [str(root / "scripts" / "submit.sh"), "--spark", running_line()]
+
+
 def run_stage(
     stage: str, root: Path, corpus: Path, work: Path, warehouse: Path, cfg: config.Config, args: argparse.Namespace
 ) -> StageResult:
@@ -308,7 +313,7 @@ def run_stage(
     else:
         # the stage's own options last: train-1000 learns 1,000 tags whatever --set train.num_tags says
         command = [
-            str(root / "scripts" / "submit.sh"),
+            *submit_script(root),
             job,
             "--target",
             args.target,

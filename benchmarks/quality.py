@@ -35,7 +35,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from benchmarks.baseline import baseline_predictions, baseline_text
-from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_measured
+from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_measured, submit_script
 from benchmarks.seed import seed_predictions, seed_text
 from stacktags import config
 from stacktags.evaluate import reports_dir
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = config.load(conf_dir(root) / f"{args.target}.toml", warehouse=str(warehouse), settings=args.set)
 
     command = [
-        str(root / "scripts" / "submit.sh"),
+        *submit_script(root),
         "pipeline",
         "--target",
         args.target,

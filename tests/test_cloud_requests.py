@@ -51,6 +51,39 @@ def test_dry_run_prints_one_request_that_botocore_validates_and_calls_nothing(ta
     assert not [local for local in (str(ROOT), ".venv", "local[", "127.0.0.1") if local in text]
 
 
+@pytest.mark.parametrize(
+    "target, runtime",
+    [("glue", "Spark 3.5: Glue 5.1"), ("emr", "Spark 3.5: EMR emr-7.12.0"), ("emr-serverless", "EMR emr-7.12.0")],
+)
+def test_the_spark_35_lines_targets_ask_for_its_runtime_and_its_jar(target, runtime):
+    """scripts/submit.sh --spark 3.5 JOB --target T: conf/spark3.5/T.toml, the 4.1 line's file with Glue 5.1 or EMR
+    7.12, the jar compiled against Spark 3.5 and NumPy 1 in EMR's packed environment; the jobs' own settings (what
+    the packaged conf files hold) are the 4.1 line's."""
+    line35, line41 = (
+        config.load(ROOT / "conf" / "spark3.5" / f"{target}.toml"),
+        config.load(ROOT / "conf" / f"{target}.toml"),
+    )
+    assert {"glue": line35.get("glue", "glue_version"), "emr": line35.get("emr", "release_label")}.get(
+        target, line35.get("emr_serverless", "release_label")
+    ) in runtime
+    assert line35.require("jars", "project").endswith("var/spark3.5/jvm/stacktags.jar")
+    assert "numpy==1.26.4" in line35.require("package", "requirements")
+    for section in ("catalog", "ingest", "clean", "text", "train", "monitor", "spark", "aws"):
+        assert line35.section(section) == line41.section(section), section
+    result = subprocess.run(
+        [ROOT / "scripts" / "submit.sh", "--spark", "3.5", "train", "--target", target, "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    params = json.loads(result.stdout)["params"]
+    text = json.dumps(params)
+    assert "/stacktags-artifacts/stacktags/0.1.0-" in text and not [p for p in (str(ROOT), "local[") if p in text]
+    if target == "glue":  # the wheel, then the line's modules
+        assert params["Arguments"]["--additional-python-modules"].endswith(".whl,numba==0.68.1,scipy==1.17.1")
+
+
 @pytest.mark.parametrize("target", ["glue", "emr", "emr-serverless"])
 def test_this_machines_launch_settings_do_not_reach_a_cluster_but_its_driver_size_does(target):
     local = {prop: "local-value" for prop in LOCAL_ONLY}

@@ -17,6 +17,7 @@ from stacktags import config
 from stacktags.cloud.requests import run_request
 from stacktags.cloud.submit import STATE_MACHINE_ARGUMENTS, STATE_MACHINE_JOBS
 from stacktags.glue_entry import GLUE_ARGUMENTS, JOB_ARGUMENT
+from stacktags.lines import CONF_FOLDERS, conf_dir
 
 VERSION = "0.1.0-abc1234"
 
@@ -174,6 +175,20 @@ def test_the_emr_serverless_application_runs_the_release_the_conf_names(evaluate
     assert properties["ReleaseLabel"] == serverless.require("emr_serverless", "release_label") == "emr-spark-8.1.0"
     assert properties["Type"] == "SPARK" and properties["Architecture"] == "X86_64"
     assert properties["AutoStartConfiguration"]["Enabled"] and properties["AutoStopConfiguration"]["Enabled"]
+
+
+@pytest.mark.parametrize("line", sorted(CONF_FOLDERS))
+def test_each_runtime_lines_glue_version_and_emr_serverless_release_is_a_choice_of_the_stack(evaluated, line):
+    """The stack's GlueVersion and EmrServerlessReleaseLabel parameters: 6.0 and emr-spark-8.1.0 by default (the 4.1
+    line), 5.1 and emr-7.12.0 for the 3.5 line; its conf files name them."""
+    parameters = evaluated.template["Parameters"]
+    glue = config.load(conf_dir(ROOT, line) / "glue.toml")
+    serverless = config.load(conf_dir(ROOT, line) / "emr-serverless.toml")
+    assert glue.require("glue", "glue_version") in parameters["GlueVersion"]["AllowedValues"]
+    assert (
+        serverless.require("emr_serverless", "release_label")
+        in parameters["EmrServerlessReleaseLabel"]["AllowedValues"]
+    )
 
 
 @pytest.mark.parametrize("target, role", [("glue", "GlueJobRole"), ("emr-serverless", "EmrServerlessJobRole")])

@@ -8,7 +8,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import CONF, ROOT
 
 from stacktags import config, package
 
@@ -20,7 +20,7 @@ CLUSTER_PYTHON = "/usr/bin/python3.11"  # [package] python of conf/defaults.toml
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    cfg = config.load(ROOT / "conf" / "emr.toml", settings=[f'package.out="{out}"'])
+    cfg = config.load(CONF / "emr.toml", settings=[f'package.out="{out}"'])  # the tests' line's
     return package.build(ROOT, cfg)
 
 
@@ -69,10 +69,14 @@ def test_the_environment_runs_the_project_with_the_clusters_python(packaged, tmp
         [
             python,
             "-c",
-            "import numba, scipy.sparse, pyarrow, stacktags.config, stacktags.glue_entry;import sys; print(sys.prefix)",
+            "import numba, numpy, scipy.sparse, pyarrow, stacktags.config, stacktags.glue_entry;"
+            "print(f'numpy=={numpy.__version__}')",
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert imported.returncode == 0, imported.stderr
+    # [package] requirements hold: NumPy 1 on the Spark 3.5 line (conf/spark3.5/cloud.toml), the newest otherwise
+    pinned = [r for r in config.load(CONF / "emr.toml").get("package", "requirements", []) if r.startswith("numpy==")]
+    assert imported.stdout.strip() == pinned[0] if pinned else imported.stdout.startswith("numpy==2.")

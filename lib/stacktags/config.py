@@ -106,7 +106,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "p_at_1_tolerance": (int, float),
         "macro_f1_tolerance": (int, float),
     },
-    "package": {"python": str, "out": str},
+    "package": {"python": str, "out": str, "requirements": list},
     # the cloud targets (stacktags.cloud)
     "aws": {"region": str, "artifacts": str, "logs": str, "endpoint_url": str},
     "glue": {
@@ -170,7 +170,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("glue", "timeout_minutes"): (1, None),
 }
 # The lists whose items are strings.
-STRING_LISTS = {("jars", "packages"), ("jars", "exclude"), ("glue", "python_modules")}
+STRING_LISTS = {("jars", "packages"), ("jars", "exclude"), ("glue", "python_modules"), ("package", "requirements")}
 SPARK_SECTION = "spark"
 TYPE_NAMES = {
     str: "a string",

@@ -78,13 +78,14 @@ def build_wheel(root: Path, dest: Path) -> Path:
     return wheel
 
 
-def build_environment(wheel: Path, python: str, dest: Path) -> Path:
-    """A venv of `python` with the wheel and its requirements, packed by venv-pack into dest."""
+def build_environment(wheel: Path, python: str, dest: Path, requirements: list[str] = ()) -> Path:
+    """A venv of `python` with the wheel and its requirements, held to [package] requirements (e.g. the Spark 3.5
+    line's NumPy 1), packed by venv-pack into dest."""
     with tempfile.TemporaryDirectory(prefix="stacktags-environment-") as folder:
         venv = Path(folder) / "venv"
         run([python, "-m", "venv", str(venv)], f"{python} -m venv")
         run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel), *requirements],
             "pip install into the environment",
         )
         run(
@@ -119,7 +120,8 @@ def build(root: Path, cfg: config.Config, with_environment: bool = True) -> Path
     (partial / "jars").mkdir()
     shutil.copy2(jars.build(Path(cfg.require("jars", "project"))), partial / "jars" / "stacktags.jar")
     if with_environment:
-        build_environment(wheel, cfg.require("package", "python"), partial / ENVIRONMENT)
+        requirements = cfg.get("package", "requirements", [])
+        build_environment(wheel, cfg.require("package", "python"), partial / ENVIRONMENT, requirements)
     write_sums(partial)
     shutil.rmtree(out, ignore_errors=True)
     partial.replace(out)
