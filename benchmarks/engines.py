@@ -21,7 +21,7 @@ from benchmarks.bench import RUNS_LOG, invocation, publish, read_delta, run_meas
 from benchmarks.quality import newest_model
 from stacktags import config
 from stacktags.evaluate import reports_dir
-from stacktags.lines import conf_dir
+from stacktags.lines import conf_dir, running_line
 from stacktags.text import ENGINES
 
 JOBS = ("ingest", "clean", "train", "evaluate", "score")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         facts.append(f"settings: {', '.join(args.set)}")
     publish(
         "text engines side by side",
-        invocation("scripts/engines.sh", argv, root),
+        invocation(f"scripts/engines.sh --spark {running_line()}", argv, root),
         facts,
         args.note,
         "\n".join(lines),

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, SHORT_JVM
 
 from benchmarks.bench import StageResult, plot_scaling, run_measured, scaling_table, table
 from benchmarks.microbench import gradients, optimiser
@@ -26,6 +26,7 @@ QUICK = [
     "train.max_iter=10",
     "--set",
     "train.reg_param=3e-7",  # one value: the list's path is test_model_pipeline's
+    *SHORT_JVM,
 ]
 
 

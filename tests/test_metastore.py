@@ -10,7 +10,7 @@ from pathlib import Path
 
 import conftest
 import pytest
-from conftest import LINE, ROOT, SAMPLE, killed_when
+from conftest import LINE, ROOT, SAMPLE, SHORT_JVM, killed_when
 from deltalake import DeltaTable
 from test_processes import free_port
 
@@ -38,7 +38,7 @@ def settings(tmp_path_factory):
     started = script("metastore.sh", "start", *options)
     assert started.returncode == 0, started.stderr
     assert started.stdout.startswith("running on 127.0.0.1:")
-    yield options
+    yield [*options, *SHORT_JVM]
     stopped = script("metastore.sh", "stop", *options)
     shutil.rmtree(data, ignore_errors=True)
     assert stopped.stdout.startswith("stopped"), stopped.stdout + stopped.stderr

@@ -78,6 +78,7 @@ def test_saved_model_scores_a_raw_question_in_a_new_process_on_either_runtime_li
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")  # a short run: conftest.SHORT_JVM
          .config("spark.jars", {jar!r}).getOrCreate())  # the text scanners
 spark.sparkContext.pythonExec = {python!r}
 model = PipelineModel.load({path!r})

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLE, csv_row_count, script
+from conftest import ROOT, SAMPLE, SHORT_JVM, csv_row_count, script
 from pyspark.find_spark_home import _find_spark_home
 
 pytestmark = pytest.mark.jvm  # its tests run the jobs in processes of their own
@@ -132,6 +132,7 @@ def test_submit_to_standalone_cluster_then_query_from_a_new_spark_sql_process(st
             str(SAMPLE),
             "--set",
             "spark.spark.executor.memory=1g",
+            *SHORT_JVM,
         )
     )
     assert "total" in submitted.stdout

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import LINE, MOTO_SECRET, ROOT, SAMPLE, killed_when
+from conftest import LINE, MOTO_SECRET, ROOT, SAMPLE, SHORT_JVM, killed_when
 from deltalake import DeltaTable
 
 pytestmark = pytest.mark.jvm  # the jobs run in processes of their own, with the S3 connector's jars
 
 BUCKET = "stacktags-s3-test"
-QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.max_iter=10"]
+QUICK = ["--set", "train.num_tags=20", "--set", "train.num_features=32768", "--set", "train.max_iter=10", *SHORT_JVM]
 QUICK += ["--set", "train.reg_param=3e-7"]  # one value, not the conf's list (test_model_pipeline trains that)
 
 
