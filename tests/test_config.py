@@ -1,9 +1,10 @@
 """Settings files, overrides and the Spark properties derived from them (no JVM needed)."""
 
+import argparse
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import CONF, ROOT
 
 from stacktags import config
 
@@ -30,6 +31,15 @@ def test_command_line_paths_are_relative_to_the_current_directory(tmp_path, monk
         "other",
         "other.questions_raw",
     )
+
+
+def test_a_job_without_conf_file_reads_the_local_target_of_the_line_it_runs_on(monkeypatch):
+    """python jobs/x.py under .venv-spark3.5 reads conf/spark3.5/local.toml, under .venv conf/local.toml."""
+    monkeypatch.chdir(ROOT)
+    parser = argparse.ArgumentParser()
+    config.add_common_arguments(parser)
+    assert config.from_arguments(parser.parse_args([])).path == CONF / "local.toml"
+    assert config.from_options([], config.default_conf_file("local-postgres"))[0].path == CONF / "local-postgres.toml"
 
 
 def test_set_overrides_any_setting_with_toml_values():

@@ -544,8 +544,18 @@ def jar_packages(cfg: Config) -> tuple[list[str], list[str]]:
     return packages, exclude
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, default_conf: str = "conf/local.toml") -> None:
-    """The options every job and script shares."""
+def default_conf_file(target: str = "local") -> str:
+    """A target's conf file on the runtime line of this Python, relative to the current directory: conf/local.toml,
+    or conf/spark3.5/local.toml when a job runs under the 3.5 line's venv."""
+    from stacktags.lines import CONF_FOLDERS, running_line
+
+    return (Path("conf") / CONF_FOLDERS[running_line()] / f"{target}.toml").as_posix()
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_conf: str | None = None) -> None:
+    """The options every job and script shares; --conf-file's default is default_conf, or the local target's file of
+    the running line."""
+    default_conf = default_conf or default_conf_file()
     group = parser.add_argument_group("configuration")
     group.add_argument(
         "--conf-file",

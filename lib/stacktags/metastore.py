@@ -128,7 +128,7 @@ def status(cfg: config.Config) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("start", "stop", "status"))
-    config.add_common_arguments(parser, default_conf="conf/local-postgres.toml")
+    config.add_common_arguments(parser, default_conf=config.default_conf_file("local-postgres"))
     args = parser.parse_args(argv)
     cfg = config.from_arguments(args)
     print({"start": start, "stop": stop, "status": status}[args.action](cfg))
