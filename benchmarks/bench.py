@@ -302,30 +302,38 @@ def submit_script(root: Path) -> list[str]:
     return [str(root / "scripts" / "submit.sh"), "--spark", running_line()]
 
 
+def stage_command(
+    stage: str, root: Path, corpus: Path, warehouse: Path, cfg: config.Config, args: argparse.Namespace
+) -> list[str]:
+    """The command line of one stage: the seed's script, or the stage's job submitted as a user submits it."""
+    job, options = STAGES[stage]
+    if job is None:
+        return [sys.executable, "-m", "benchmarks.seed", str(corpus)]
+    # the stage's own options last: train-1000 learns 1,000 tags whatever --set train.num_tags says
+    command = [
+        *submit_script(root),
+        job,
+        "--target",
+        args.target,
+        "--warehouse",
+        str(warehouse),
+        *[f"--set={s}" for s in args.set],
+        *options(corpus, cfg.database),
+    ]
+    num_tags = config.load(cfg.path, settings=args.set).require("train", "num_tags")
+    version = trained_model(warehouse, cfg.database, num_tags) if stage in MODEL_USERS else None
+    if version is not None:
+        command += ["--model-version", str(version)]
+    return command
+
+
 def run_stage(
     stage: str, root: Path, corpus: Path, work: Path, warehouse: Path, cfg: config.Config, args: argparse.Namespace
 ) -> StageResult:
     """One stage in its own process, as a user runs it: timed, its peak memory sampled, its rows counted."""
-    job, options = STAGES[stage]
+    job, _ = STAGES[stage]
     log = work / f"{stage}.log"
-    if job is None:
-        command = [sys.executable, "-m", "benchmarks.seed", str(corpus)]
-    else:
-        # the stage's own options last: train-1000 learns 1,000 tags whatever --set train.num_tags says
-        command = [
-            *submit_script(root),
-            job,
-            "--target",
-            args.target,
-            "--warehouse",
-            str(warehouse),
-            *[f"--set={s}" for s in args.set],
-            *options(corpus, cfg.database),
-        ]
-        num_tags = config.load(cfg.path, settings=args.set).require("train", "num_tags")
-        version = trained_model(warehouse, cfg.database, num_tags) if stage in MODEL_USERS else None
-        if version is not None:
-            command += ["--model-version", str(version)]
+    command = stage_command(stage, root, corpus, warehouse, cfg, args)
     probe = machine_probe_seconds()
     print(f"[bench] {stage} (probe {probe:.2f} s): {shlex.join(command)}", file=sys.stderr, flush=True)
     wall, peak_jvm, peak_tree, finished = run_measured(command, log, args.seed_timeout if job is None else None)

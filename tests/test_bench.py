@@ -1,5 +1,7 @@
-"""The benchmark harness as CI's smoke test: every stage on a tiny corpus, each in its own process as users run it.
-It asserts that the stages ran and the table was written, nothing about time."""
+"""The benchmark harness as CI's smoke test: stages on a tiny corpus, each in its own process as users run it. It
+asserts that the stages ran and the table was written, nothing about time. Each stage is a job that other tests run
+end to end (test_s3 submits the pipeline): the smoke test runs one job and the seed's approach, and the other
+stages' command lines are checked as they are built."""
 
 import argparse
 import json
@@ -7,30 +9,19 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SAMPLE, SHORT_JVM
+from conftest import CONF, ROOT, SAMPLE, SHORT_JVM, csv_row_count
 
-from benchmarks.bench import StageResult, plot_scaling, run_measured, scaling_table, table
+from benchmarks.bench import END_TO_END, StageResult, plot_scaling, run_measured, scaling_table, stage_command, table
 from benchmarks.microbench import gradients, optimiser
+from stacktags import config
 
 pytestmark = pytest.mark.jvm  # its tests run the jobs in processes of their own
 
-STAGES = ["ingest", "clean", "train", "evaluate", "score", "seed"]  # train-1000: the train job with a setting
-QUICK = [
-    "--set",
-    "train.num_tags=20",
-    "--set",
-    "train.num_features=32768",
-    "--set",
-    "train.warm_start_iter=5",
-    "--set",
-    "train.max_iter=10",
-    "--set",
-    "train.reg_param=3e-7",  # one value: the list's path is test_model_pipeline's
-    *SHORT_JVM,
-]
+STAGES = ["ingest", "seed"]  # a job and the seed's approach: the harness's two kinds of stage
+QUICK = ["--set", "train.num_tags=20", *SHORT_JVM]  # a setting the run records
 
 
-def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
+def test_bench_runs_a_job_and_the_seeds_approach_on_a_small_corpus(tmp_path):
     corpus, record = tmp_path / "corpus", tmp_path / "runs.jsonl"
     subprocess.run(
         [
@@ -77,15 +68,36 @@ def test_bench_runs_every_stage_on_a_small_corpus(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-6000:]
     printed = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [cells[1].strip() for cells in printed[1:]] == STAGES and printed[0][7].strip() == "probe s"
-    assert "End to end (ingest + clean + train + evaluate + score): stacktags" in result.stdout
     (run,) = [json.loads(line) for line in record.read_text().splitlines()]  # one JSON line per recorded run
     rows = {stage["stage"]: stage for stage in run["results"]}
     assert list(rows) == STAGES and all(stage["probe_seconds"] > 0 for stage in rows.values())
-    assert rows["score"]["rows"] == 300 and rows["clean"]["rows"] == 300 and rows["seed"]["rows"] == 300
+    records = sum(csv_row_count(file) for file in corpus.glob("*.csv"))  # the questions, their tags and answers
+    assert rows["ingest"]["rows"] == records and rows["seed"]["rows"] == 300
     assert run["command"].startswith("scripts/bench.sh --corpus") and run["note"] == "CI smoke test"
     assert any(fact.startswith("settings: train.num_tags=20") for fact in run["facts"]) and run["commit"] != "unknown"
-    # evaluate and score take the train stage's model (1), not the newer one of train-1000 (2)
-    assert "evaluate --target local" in result.stderr and result.stderr.count("--model-version 1\n") == 2
+
+
+def test_evaluate_and_score_take_the_train_stages_model_not_a_newer_one_of_other_tags(spark, tmp_path):
+    """Model 2 (train-1000's 1,000 tags) is newer than model 1 (the train stage's 20): evaluate and score are given
+    model 1. Without a models table they are given none (the jobs' default)."""
+    warehouse, corpus = tmp_path / "warehouse", tmp_path / "corpus"
+    cfg = config.load(CONF / "local.toml", warehouse=str(warehouse))
+    args = argparse.Namespace(target="local", set=["train.num_tags=20"])
+
+    def command(stage):
+        return stage_command(stage, ROOT, corpus, warehouse, cfg, args)
+
+    assert "--model-version" not in command("evaluate")
+    models = spark.createDataFrame(
+        [(1, {"num_tags": "20"}), (2, {"num_tags": "1000"})], "version int, params map<string,string>"
+    )
+    models.write.format("delta").save(str(warehouse / f"{cfg.database}.db" / "models"))
+    evaluate, score = command("evaluate"), command("score")
+    assert evaluate[-2:] == score[-2:] == ["--model-version", "1"]
+    assert evaluate[3:6] == ["evaluate", "--target", "local"] and "--set=train.num_tags=20" in evaluate
+    assert score[-4:-2] == ["--source", f"{cfg.database}.questions_raw"]
+    assert command("train-1000")[-2:] == ["--set", "train.num_tags=1000"]  # after --set=train.num_tags=20: it wins
+    assert command("seed")[1:] == ["-m", "benchmarks.seed", str(corpus)]
 
 
 def test_a_stage_past_its_time_limit_is_stopped_and_reported_as_a_lower_bound(tmp_path):
@@ -93,9 +105,9 @@ def test_a_stage_past_its_time_limit_is_stopped_and_reported_as_a_lower_bound(tm
     assert not finished and wall < 30
     stopped = StageResult("seed", 0, wall, 0, 0, finished)
     assert "> 1 (stopped)" in table([stopped]) or "> 2 (stopped)" in table([stopped])
-    quick = [StageResult(stage, 10, 0.1, 0, 0) for stage in STAGES[:-1]]  # 0.5 s end to end
+    quick = [StageResult(stage, 10, 0.1, 0, 0) for stage in END_TO_END]  # 0.5 s end to end
     assert f"at least {wall:.0f} s: stacktags is at least {wall / 0.5:.1f}x as fast." in table(quick + [stopped])
-    slow = [StageResult(stage, 10, 20.0, 0, 0) for stage in STAGES[:-1]]  # 100 s: longer than the stopped seed
+    slow = [StageResult(stage, 10, 20.0, 0, 0) for stage in END_TO_END]  # 100 s: longer than the stopped seed
     assert "stopped before stacktags' time, so neither is known to be faster" in table(slow + [stopped])
     finished_seed = StageResult("seed", 10, 25.0, 0, 0)
     assert "the seed's approach 25 s: the seed's approach is 4.0x as fast." in table(slow + [finished_seed])
