@@ -46,16 +46,19 @@ SHORT_JVM = [
 csv.field_size_limit(sys.maxsize)
 
 
-# The files whose tests take longest (minutes each, pytest --durations): collected first, so that scripts/test.sh's
-# two workers (pytest-xdist, a file at a time, in collection order) start them early and finish together.
+# The files whose tests take longest (minutes each, pytest --durations), longest first: collected first, so that
+# scripts/test.sh's two workers (pytest-xdist, a file at a time, in collection order) start them early and finish
+# together.
 SLOWEST_FILES = [
-    "test_bench.py",
-    "test_s3.py",
-    "test_metastore.py",
-    "test_monitor.py",
     "test_model_pipeline.py",
-    "test_registry.py",
+    "test_monitor.py",
+    "test_s3.py",
+    "test_multilabel.py",
+    "test_metastore.py",
     "test_refresh.py",
+    "test_registry.py",
+    "test_ingest.py",
+    "test_clean.py",
     "test_processes.py",
 ]
 
