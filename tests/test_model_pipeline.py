@@ -213,7 +213,7 @@ def test_the_mllib_classifier_trains_evaluates_and_scores_the_sample_as_the_lock
     the same test rows (both are per-tag logistic regressions of the same objective, fitted to a different depth),
     and scoring writes the same kind of predictions. The lockstep model: the module's first, of the same split."""
     cfg = trained
-    run("train", cfg, "--set", "train.classifier=mllib", "--set", "train.mllib_max_iter=50")
+    run("train", cfg, "--set", "train.classifier=mllib", "--set", "train.mllib_max_iter=20")
     mllib = spark.table(cfg.table("models")).count()
     metrics = {}
     for version in (1, mllib):
