@@ -2,8 +2,10 @@
 
 import csv
 import importlib.util
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +18,9 @@ import pytest
 
 from stacktags import config
 from stacktags.lines import conf_dir, running_line
+from stacktags.model import models_dir
 from stacktags.session import build_session
+from stacktags.tables import table_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -61,6 +65,23 @@ SLOWEST_FILES = [
     "test_clean.py",
     "test_processes.py",
 ]
+
+
+# The files whose module fixtures start from the sample's trained model (sample_model): one worker runs them all, so
+# the sample is ingested, cleaned and trained once per line instead of once per file.
+SAMPLE_MODEL_FILES = {"test_model_pipeline.py", "test_monitor.py", "test_registry.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's --dist loadfile (a file at a time on one worker), with SAMPLE_MODEL_FILES as one unit."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class SampleModelScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "the sample's model" if Path(scope).name in SAMPLE_MODEL_FILES else scope
+
+    return SampleModelScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items):
@@ -134,6 +155,42 @@ def job_arguments(cfg: config.Config, *settings: str) -> list[str]:
     for setting in [*TEST_SETTINGS, *settings]:
         args += ["--set", setting]
     return args
+
+
+# The sample's model: 20 tags, the conf's reg_param list (its choice is what test_model_pipeline checks)
+SAMPLE_MODEL_SETTINGS = [
+    "train.num_tags=20",
+    "train.max_iter=25",
+    "train.num_features=32768",
+    f"train.reg_param={json.dumps(config.load(CONF / 'local.toml').require('train', 'reg_param'))}",
+]
+
+
+@pytest.fixture(scope="session")
+def sample_model(spark, warehouse) -> config.Config:
+    """The sample ingested, cleaned and trained (model 1, SAMPLE_MODEL_SETTINGS) through the jobs, once per test
+    process, in a database no test changes: a test module works on its own copy (copy_of_sample_model)."""
+    cfg = test_config(warehouse, "sample_model", *SAMPLE_MODEL_SETTINGS)
+    for job, args in (("ingest", ["--source", str(SAMPLE)]), ("clean", []), ("train", [])):
+        load_job(job).main([*job_arguments(cfg, *SAMPLE_MODEL_SETTINGS), *args])
+    return cfg
+
+
+def copy_of_sample_model(spark, sample_model: config.Config, database: str, *settings: str) -> config.Config:
+    """A new database with sample_model's tables (Delta shallow clones: their own logs over the same data files) and
+    its model folder, registered at the copy's path and trained on the copy's questions_clean, which holds the rows
+    the model was trained on (version 0 of the clone is the source's current version)."""
+    cfg = test_config(Path(sample_model.warehouse), database, *settings)
+    spark.sql(f"CREATE DATABASE {database}")
+    for table in spark.catalog.listTables(sample_model.database):
+        spark.sql(f"CREATE TABLE {cfg.table(table.name)} SHALLOW CLONE {sample_model.table(table.name)}")
+    shutil.copytree(models_dir(sample_model), models_dir(cfg))
+    silver = cfg.table("questions_clean")
+    spark.sql(
+        f"UPDATE {cfg.table('models')} SET path = replace(path, '{models_dir(sample_model)}/', '{models_dir(cfg)}/'), "
+        f"data_table = '{silver}', data_version = {table_version(spark, silver)}"
+    )
+    return cfg
 
 
 @pytest.fixture(scope="session")

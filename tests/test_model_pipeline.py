@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from conftest import ROOT, SAMPLE, job_arguments, load_job, test_config
+from conftest import ROOT, SAMPLE, SAMPLE_MODEL_SETTINGS, copy_of_sample_model, job_arguments, load_job
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
@@ -19,16 +19,9 @@ from stacktags.model import classifier_of, load_model, models_dir, saved_model
 from stacktags.persistence import load_stage
 from stacktags.registry import NoModelError
 
-JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score")}
-# Small and quick: the sample has 2,000 questions. With the conf's reg_param list (the other tests' settings fit one
-# value), so that the default's choice is trained and recorded here.
+JOBS = {name: load_job(name) for name in ("train", "evaluate", "score")}
+TRAIN_SETTINGS = SAMPLE_MODEL_SETTINGS  # with the conf's reg_param list: the default's choice is recorded here
 DEFAULT_REG_PARAM = config.load(ROOT / "conf" / "local.toml").require("train", "reg_param")
-TRAIN_SETTINGS = [
-    "train.num_tags=20",
-    "train.max_iter=25",
-    "train.num_features=32768",
-    f"train.reg_param={json.dumps(DEFAULT_REG_PARAM)}",
-]
 
 
 def run(job, cfg, *args):
@@ -36,12 +29,8 @@ def run(job, cfg, *args):
 
 
 @pytest.fixture(scope="module")
-def trained(spark, warehouse):
-    cfg = test_config(warehouse, "model_e2e", *TRAIN_SETTINGS)
-    run("ingest", cfg, "--source", str(SAMPLE))
-    run("clean", cfg)
-    run("train", cfg)
-    return cfg
+def trained(spark, sample_model):
+    return copy_of_sample_model(spark, sample_model, "model_e2e", *TRAIN_SETTINGS)
 
 
 def test_train_registers_a_versioned_model_with_its_data_version(spark, trained):

@@ -14,7 +14,7 @@ import boto3
 import matplotlib.image
 import pytest
 from chispa import assert_column_equality
-from conftest import SAMPLE, job_arguments, load_job, test_config
+from conftest import SAMPLE_MODEL_SETTINGS, copy_of_sample_model, job_arguments, load_job
 from pyspark.ml.linalg import SparseVector, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
@@ -27,8 +27,8 @@ from stacktags.monitoring.drift import Figure, jensen_shannon, psi, sampling_js
 from stacktags.monitoring.monitor import BatchError, Rule, batch_condition, monitor
 from stacktags.monitoring.profile import PROFILE_FILE, bin_of, forced_top_tag, text_stats
 
-JOBS = {name: load_job(name) for name in ("ingest", "clean", "train", "evaluate", "score", "monitor")}
-TRAIN_SETTINGS = ["train.num_tags=20", "train.max_iter=25", "train.num_features=32768"]
+JOBS = {name: load_job(name) for name in ("evaluate", "score", "monitor")}
+TRAIN_SETTINGS = SAMPLE_MODEL_SETTINGS
 ID_OFFSET = 10**12  # the altered batches' questions: new Ids, so that the model scores them again
 WEBHOOK_VARIABLE = "STACKTAGS_MONITOR_WEBHOOK"
 
@@ -178,13 +178,10 @@ def webhook(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def monitored(spark, warehouse, tmp_path_factory):
+def monitored(spark, sample_model, tmp_path_factory):
     """A model trained on the sample, and its test split's questions as three sources to score: as they are
     (held-back), with their bodies emptied, and with title and body emptied (both under new Ids)."""
-    cfg = test_config(warehouse, "monitor_e2e", *TRAIN_SETTINGS)
-    run("ingest", cfg, "--source", str(SAMPLE))
-    run("clean", cfg)
-    run("train", cfg)
+    cfg = copy_of_sample_model(spark, sample_model, "monitor_e2e", *TRAIN_SETTINGS)
     run("evaluate", cfg)
     folder = tmp_path_factory.mktemp("batches")
     test_ids = spark.table(cfg.table("questions_clean")).where("split = 'test'").select("Id")
