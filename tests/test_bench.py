@@ -18,7 +18,7 @@ from stacktags import config
 pytestmark = pytest.mark.jvm  # its tests run the jobs in processes of their own
 
 STAGES = ["ingest", "seed"]  # a job and the seed's approach: the harness's two kinds of stage
-QUICK = ["--set", "train.num_tags=20", *SHORT_JVM]  # a setting the run records
+OPTIONS = ["--set", "train.num_tags=20", *SHORT_JVM]  # a setting for the run to record; a short-lived JVM
 
 
 def test_bench_runs_a_job_and_the_seeds_approach_on_a_small_corpus(tmp_path):
@@ -58,7 +58,7 @@ def test_bench_runs_a_job_and_the_seeds_approach_on_a_small_corpus(tmp_path):
             str(record),
             "--note",
             "CI smoke test",
-            *QUICK,
+            *OPTIONS,
         ],
         capture_output=True,
         text=True,
