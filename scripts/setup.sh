@@ -19,7 +19,9 @@ stamp="$venv/.stacktags-setup"
 want="$(sha256sum setup.py | cut -d' ' -f1) $extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".[$extras]"
+  # one install of the project at a time: each writes lib/stacktags.egg-info (scripts/test.sh sets up lines at once)
+  mkdir -p var
+  flock var/.pip-install.lock "$venv/bin/python" -m pip install --quiet -e ".[$extras]"
   echo "$want" > "$stamp"
 fi
 python="$venv/bin/python"

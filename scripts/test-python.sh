@@ -16,7 +16,9 @@ stamp="$venv/.stacktags-setup"
 want="$(sha256sum setup.py | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".[spark,dev,bench,deploy]"
+  # one install of the project at a time: each writes lib/stacktags.egg-info (scripts/test.sh sets up lines at once)
+  mkdir -p var
+  flock var/.pip-install.lock "$venv/bin/python" -m pip install --quiet -e ".[spark,dev,bench,deploy]"
   echo "$want" > "$stamp"
 fi
 "$venv/bin/python" -c "import importlib, pkgutil, stacktags

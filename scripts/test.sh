@@ -16,11 +16,19 @@ if [ "${1:-}" = "--spark" ]; then
   pytest_line "$venv" "$@"
   exit
 fi
-scripts/setup.sh
-scripts/setup.sh --spark 3.5
+# Both lines' set-ups and the infra templates' checks at once, so that downloads, pip and JVM runs overlap; their
+# outputs one after the other once all have ended.
+steps=("scripts/setup.sh" "scripts/setup.sh --spark 3.5" "scripts/lint-infra.sh")   # lint-infra: infra/ (.venv-infra)
+pids=(); logs=()
+for step in "${steps[@]}"; do
+  logs+=("$(mktemp)"); $step >"${logs[-1]}" 2>&1 & pids+=($!)
+done
+failed=()
+for i in "${!steps[@]}"; do wait "${pids[$i]}" || failed+=("${steps[$i]}"); done
+cat "${logs[@]}"; rm -f "${logs[@]}"
+[ "${#failed[@]}" -eq 0 ] || { printf 'test: %s failed\n' "${failed[@]}" >&2; exit 1; }
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet . || { echo "test: ruff format would change the files above (run .venv/bin/ruff format .)" >&2; exit 1; }
-scripts/lint-infra.sh   # the CloudFormation templates (infra/): cfn-lint and checkov, in .venv-infra
 python313="$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)"
 [ -n "$python313" ] || { echo "test: no Python 3.13 under pyenv (pyenv install 3.13): Glue 6.0's Python is not tested" >&2; exit 1; }
 log35="$(mktemp)"; log313="$(mktemp)"
