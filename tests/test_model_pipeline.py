@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from conftest import ROOT, SAMPLE, SAMPLE_MODEL_SETTINGS, copy_of_sample_model, job_arguments, load_job
+from conftest import LINE, ROOT, SAMPLE, SAMPLE_MODEL_SETTINGS, copy_of_sample_model, job_arguments, load_job
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
@@ -54,10 +54,12 @@ QUESTION = (
 )
 
 
-@pytest.mark.parametrize("line", sorted(CONF_FOLDERS))
-def test_saved_model_scores_a_raw_question_in_a_new_process_on_either_runtime_line(spark, trained, line):
-    """The model saved on the tests' line loads in a plain PySpark of each line (its stacktags.jar only) and scores
-    as it does here: a model moves between Spark 4.1 and 3.5 both ways (docs/architecture.md, "Runtime lines")."""
+def test_saved_model_scores_a_raw_question_in_a_new_process_on_the_other_runtime_line(spark, trained):
+    """The model saved on the tests' line loads in a plain PySpark of the other line (its stacktags.jar only) and
+    scores as it does here: with the other line's tests, a model moves between Spark 4.1 and 3.5 both ways
+    (docs/architecture.md, "Runtime lines"). On its own line, PipelineModel.load is compared with the jobs' loader
+    in this process (test_the_driver_side_loader_gives_what_pipelinemodel_load_gives)."""
+    (line,) = set(CONF_FOLDERS) - {LINE}
     path = spark.table(trained.table("models")).first()["path"]
     local = config.load(conf_dir(ROOT, line) / "local.toml")
     python, jar = local.get("submit", "python"), local.require("jars", "project")
