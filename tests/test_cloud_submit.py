@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import boto3
 import pytest
-from conftest import MOTO_SECRET, ROOT
+from conftest import CONF, MOTO_SECRET, ROOT
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 
@@ -19,6 +19,9 @@ from stacktags.errors import UserError
 
 REGION = "us-east-1"
 ARTIFACTS = "s3://stacktags-artifacts/stacktags"
+# the runtimes the tests' line's conf files ask for (submit refuses a Glue job or EMR cluster on another)
+GLUE_VERSION = config.load(CONF / "glue.toml").require("glue", "glue_version")
+EMR_RELEASE = config.load(CONF / "emr.toml").require("emr", "release_label")
 
 
 @pytest.fixture
@@ -41,9 +44,9 @@ def endpoint(moto_endpoint):
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory):
-    """This commit's package, without EMR's environment (its own test builds it)."""
+    """This commit's package for the tests' line, without EMR's environment (its own test builds it)."""
     out = tmp_path_factory.mktemp("dist")
-    cfg = config.load(ROOT / "conf" / "glue.toml", settings=[f'package.out="{out}"'])
+    cfg = config.load(CONF / "glue.toml", settings=[f'package.out="{out}"'])
     return package.build(ROOT, cfg, with_environment=False)
 
 
@@ -57,7 +60,7 @@ def test_a_glue_run_uploads_the_changed_artifacts_starts_the_job_and_reports_suc
         Name="stacktags-train",
         Role="arn:aws:iam::123456789012:role/stacktags-glue-job",
         Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
-        GlueVersion="6.0",
+        GlueVersion=GLUE_VERSION,
         DefaultArguments={"--custom-logGroup-prefix": "/aws-glue/stacktags"},
     )
     status = cloud.submit(ROOT, "train", "glue", settings(endpoint, packaged, "--set", "train.num_tags=1000"), False)
@@ -85,7 +88,7 @@ def test_an_emr_step_that_does_not_end_in_time_is_reported_with_its_logs(aws, en
     emr = aws("emr")
     cluster = emr.run_job_flow(
         Name="stacktags",
-        ReleaseLabel="emr-spark-8.1.0",
+        ReleaseLabel=EMR_RELEASE,
         LogUri="s3://stacktags-logs/emr/",
         Instances={"InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True, "MasterInstanceType": "m5.xlarge"},
         JobFlowRole="EMR_EC2_DefaultRole",
@@ -132,7 +135,9 @@ def test_a_glue_job_missing_or_on_another_glue_version_is_refused_before_any_run
         Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
         GlueVersion="5.0",
     )
-    message = r"Glue job stacktags-evaluate runs 5.0, and this target's conf is for 6.0 \(glue.glue_version\)"
+    message = (
+        rf"Glue job stacktags-evaluate runs 5.0, and this target's conf is for {GLUE_VERSION} \(glue.glue_version\)"
+    )
     with pytest.raises(cloud.CloudRunError, match=message):
         cloud.submit(ROOT, "evaluate", "glue", settings(endpoint, packaged), False)
     assert glue.get_job_runs(JobName="stacktags-evaluate")["JobRuns"] == []
@@ -204,7 +209,7 @@ def test_a_missing_permission_is_one_line_naming_the_action_and_starts_no_run(aw
         Name="stacktags-score",
         Role="arn:aws:iam::123456789012:role/stacktags-glue-job",
         Command={"Name": "glueetl", "ScriptLocation": f"{ARTIFACTS}/glue/glue_entry.py", "PythonVersion": "3"},
-        GlueVersion="6.0",
+        GlueVersion=GLUE_VERSION,
     )
     iam.create_user(UserName="submitter")
     uploads_and_reads = {

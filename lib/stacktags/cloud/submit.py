@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stacktags import config
 from stacktags.cloud.requests import Artifacts, CloudRequestError, Request, artifacts_of, run_request
+from stacktags.lines import conf_dir
 from stacktags.package import package_version
 
 SUMS = "SHA256SUMS"
@@ -39,8 +40,9 @@ class CloudRunError(CloudRequestError):
 
 
 def target_config(root: Path, target: str, job_args: list[str]) -> config.Config:
-    """conf/<target>.toml with the user's --set, --warehouse and --database."""
-    return config.from_options(job_args, str(root / "conf" / f"{target}.toml"))[0]
+    """The running line's conf/<target>.toml (conf/spark3.5/ on the 3.5 line) with the user's --set, --warehouse and
+    --database."""
+    return config.from_options(job_args, str(conf_dir(root) / f"{target}.toml"))[0]
 
 
 def client(cfg: config.Config, service: str, attempts: int | None = None):
