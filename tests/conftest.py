@@ -72,6 +72,7 @@ SLOWEST_FILES = [
 SAMPLE_MODEL_FILES = {"test_model_pipeline.py", "test_monitor.py", "test_registry.py"}
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: a run without xdist (-p no:xdist) has none
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's --dist loadfile (a file at a time on one worker), with SAMPLE_MODEL_FILES as one unit."""
     from xdist.scheduler import LoadFileScheduling
