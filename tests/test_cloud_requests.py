@@ -6,12 +6,13 @@ import json
 import subprocess
 
 import pytest
-from conftest import ROOT
+from conftest import CONF, LINE, ROOT
 
 from stacktags import config
 from stacktags.cloud.requests import LOCAL_ONLY, CloudRequestError, run_request
 from stacktags.cloud.validate import request_errors
 from stacktags.glue_entry import job_arguments
+from stacktags.jars import spark_nlp_jars
 
 VERSION = "0.1.0-abc1234"
 JOB_ARGS = ["--source", "s3://lake/new", "--set", "train.num_tags=1000", "--set=ingest.encoding=latin-1", "--verbose"]
@@ -70,8 +71,9 @@ def test_the_spark_35_lines_targets_ask_for_its_runtime_and_its_jar(target, runt
     assert "numpy==1.26.4" in line35.require("package", "requirements")
     for section in ("catalog", "ingest", "clean", "text", "train", "monitor", "spark", "aws"):
         assert line35.section(section) == line41.section(section), section
+    spark_nlp = ["--set", "text.engine=spark-nlp"]  # the 3.5 line's package has it; the 4.1 line's request refuses
     result = subprocess.run(
-        [ROOT / "scripts" / "submit.sh", "--spark", "3.5", "train", "--target", target, "--dry-run"],
+        [ROOT / "scripts" / "submit.sh", "--spark", "3.5", "train", "--target", target, "--dry-run", *spark_nlp],
         capture_output=True,
         text=True,
         timeout=120,
@@ -80,8 +82,43 @@ def test_the_spark_35_lines_targets_ask_for_its_runtime_and_its_jar(target, runt
     params = json.loads(result.stdout)["params"]
     text = json.dumps(params)
     assert "/stacktags-artifacts/stacktags/0.1.0-" in text and not [p for p in (str(ROOT), "local[") if p in text]
-    if target == "glue":  # the wheel, then the line's modules
-        assert params["Arguments"]["--additional-python-modules"].endswith(".whl,numba==0.68.1,scipy==1.17.1")
+    assert "/jars/spark-nlp/com.johnsnowlabs.nlp_spark-nlp_2.12-5.5.3.jar" in text
+    if target == "glue":  # the wheel, then the line's modules, then Spark NLP's
+        modules = params["Arguments"]["--additional-python-modules"]
+        assert modules.endswith(".whl,numba==0.68.1,scipy==1.17.1,spark-nlp==5.5.3")
+
+
+def jar_list(target: str, params: dict) -> list[str]:
+    """The jars a request adds: Glue's --extra-jars, spark-submit's --jars of an EMR step or EMR Serverless run."""
+    if target == "glue":
+        return params["Arguments"]["--extra-jars"].split(",")
+    if target == "emr":
+        options = params["Steps"][0]["HadoopJarStep"]["Args"]
+    else:
+        options = params["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"].split()
+    return options[options.index("--jars") + 1].split(",")
+
+
+@pytest.mark.parametrize("target", ["glue", "emr", "emr-serverless"])
+def test_a_spark_nlp_run_carries_its_packaged_jars_where_the_lines_package_has_them_and_is_refused_elsewhere(target):
+    cfg = config.load(CONF / f"{target}.toml", settings=["text.engine=spark-nlp"])  # the tests' line's
+    if not cfg.get("package", "spark_nlp"):
+        with pytest.raises(
+            CloudRequestError,
+            match=rf'^text.engine = "spark-nlp": the Spark {LINE} line.s package ships no Spark NLP \(\[package\] '
+            r"spark_nlp\); the other line's does: scripts/package.sh --spark 3.5, then scripts/submit.sh --spark 3.5$",
+        ):
+            run_request(target, cfg, "clean", [], VERSION)
+        return
+    params = run_request(target, cfg, "clean", [], VERSION).params
+    packaged = f"s3://stacktags-artifacts/stacktags/{VERSION}/jars"
+    shipped = [f"{packaged}/spark-nlp/{jar.name}" for jar in spark_nlp_jars(ROOT)]
+    assert jar_list(target, params) == [f"{packaged}/stacktags.jar", *shipped]
+    assert any("spark-nlp_2.12-5.5.3" in uri for uri in shipped) and not [uri for uri in shipped if "delta" in uri]
+    if target == "glue":
+        assert params["Arguments"]["--additional-python-modules"].endswith(",spark-nlp==5.5.3")
+    native = json.dumps(run_request(target, config.load(CONF / f"{target}.toml"), "clean", [], VERSION).params)
+    assert "spark-nlp" not in native
 
 
 @pytest.mark.parametrize("target", ["glue", "emr", "emr-serverless"])

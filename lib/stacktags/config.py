@@ -106,7 +106,7 @@ SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "p_at_1_tolerance": (int, float),
         "macro_f1_tolerance": (int, float),
     },
-    "package": {"python": str, "out": str, "requirements": list},
+    "package": {"python": str, "out": str, "requirements": list, "spark_nlp": bool},
     # the cloud targets (stacktags.cloud)
     "aws": {"region": str, "artifacts": str, "logs": str, "endpoint_url": str},
     "glue": {

@@ -185,6 +185,24 @@ def spark_nlp_hint(missing: list[str]) -> str:
     )
 
 
+def resolved_jars(root: Path, engine: str) -> list[str]:
+    """The jars of the running line's local target with [text] engine `engine`, as setup resolved them (resolved now
+    when they are not: ensure_resolved, which stops in one line when a package is not served)."""
+    from stacktags.lines import conf_dir
+
+    local = config.load(conf_dir(root) / "local.toml", settings=[f"text.engine={engine}"])
+    ensure_resolved(local)
+    return config.recorded_jars(local.require("jars", "resolved"), *config.jar_packages(local)) or []
+
+
+def spark_nlp_jars(root: Path) -> list[Path]:
+    """Spark NLP's jar and the dependencies it brings, less Delta's jars: what a package ships for the cloud targets,
+    whose runtimes bring Spark and Delta but not Spark NLP. The 4.1 line's Spark NLP is not served here: then
+    UnresolvedPackageError, in one line naming the line that has it."""
+    runtime = set(resolved_jars(root, "native"))
+    return [Path(jar) for jar in resolved_jars(root, "spark-nlp") if jar not in runtime]
+
+
 def resolve_request(request: str) -> None:
     """ensure_resolved's child process: resolve({"packages", "exclude", "record"} as JSON)."""
     known = json.loads(request)

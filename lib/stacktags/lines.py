@@ -58,6 +58,11 @@ def spark_nlp_package(line: str) -> str:
     return f"com.johnsnowlabs.nlp:spark-nlp_{SCALA[line]}:{SPARK_NLP[line]}"
 
 
+def spark_nlp_python(line: str) -> str:
+    """The pip requirement of a line's Spark NLP Python package: the same version as its jar."""
+    return f"spark-nlp=={SPARK_NLP[line]}"
+
+
 def spark_nlp_exclude(line: str) -> list[str]:
     """The dependencies of that jar left out (group:artifact): see SPARK_NLP_UNUSED."""
     return [name.format(scala=SCALA[line]) for name in SPARK_NLP_UNUSED]

@@ -6,6 +6,9 @@
       glue/glue_entry.py                 the script of every Glue job (stacktags.glue_entry)
       conf/*.toml                        the targets' settings, shipped beside the job (--files, --extra-files)
       jars/stacktags.jar                 the project's Java code (Glue and EMR bring Delta)
+      jars/spark-nlp/*.jar               with [package] spark_nlp (the Spark 3.5 line): Spark NLP's jar and what it
+                                         brings, for text.engine = "spark-nlp" (its Python package is in EMR's
+                                         environment; Glue installs it at the run's start)
       environment.tar.gz                 for EMR: a venv with the wheel and its requirements (venv-pack)
       SHA256SUMS                         every file's hash: `sha256sum -c SHA256SUMS` in the folder
 
@@ -29,10 +32,12 @@ from pathlib import Path
 import stacktags
 from stacktags import cli, config, glue_entry, jars
 from stacktags.errors import UserError
+from stacktags.lines import running_line, spark_nlp_python
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "environment.tar.gz"
 CONF_FILES = ("defaults.toml", "glue.toml", "emr.toml", "emr-serverless.toml")
+SPARK_NLP_JARS = "jars/spark-nlp"
 
 
 class PackageError(UserError):
@@ -119,8 +124,13 @@ def build(root: Path, cfg: config.Config, with_environment: bool = True) -> Path
         shutil.copy2(root / "conf" / name, partial / "conf" / name)
     (partial / "jars").mkdir()
     shutil.copy2(jars.build(Path(cfg.require("jars", "project"))), partial / "jars" / "stacktags.jar")
+    requirements = list(cfg.get("package", "requirements", []))
+    if cfg.get("package", "spark_nlp", False):
+        (partial / SPARK_NLP_JARS).mkdir()
+        for jar in jars.spark_nlp_jars(root):
+            shutil.copy2(jar, partial / SPARK_NLP_JARS / jar.name)
+        requirements.append(spark_nlp_python(running_line()))
     if with_environment:
-        requirements = cfg.get("package", "requirements", [])
         build_environment(wheel, cfg.require("package", "python"), partial / ENVIRONMENT, requirements)
     write_sums(partial)
     shutil.rmtree(out, ignore_errors=True)

@@ -8,9 +8,10 @@
 
 On every target the job gets the packaged conf files as files of its working directory and `--conf-file
 <target>.toml`; the user's --set, --warehouse and --database follow it, so they win as they do locally. Glue and EMR
-bring Spark and Delta: the requests add stacktags.jar, the wheel (Glue: pip at the run's start) or the packed Python
-environment (EMR), Delta's session settings and the target's [spark] section, less LOCAL_ONLY: what only this
-machine or the request itself decides (master, jars, the Python workers' interpreter and daemon, the local UI).
+bring Spark and Delta: the requests add stacktags.jar (and Spark NLP's jars for text.engine = "spark-nlp"), the wheel
+(Glue: pip at the run's start) or the packed Python environment (EMR), Delta's session settings and the target's
+[spark] section, less LOCAL_ONLY: what only this machine or the request itself decides (master, jars, the Python
+workers' interpreter and daemon, the local UI).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import stacktags
 from stacktags import config
 from stacktags.errors import UserError
 from stacktags.glue_entry import pairs
-from stacktags.package import ENVIRONMENT
+from stacktags.jars import spark_nlp_jars
+from stacktags.lines import CONF_FOLDERS, running_line, spark_nlp_python
+from stacktags.package import ENVIRONMENT, ROOT, SPARK_NLP_JARS
 
 PYTHON = "./environment/bin/python"  # the packed environment's interpreter, where spark.archives unpacks it
 # Properties that must not reach a cluster from a conf file: the launch settings that the request itself decides
@@ -134,6 +137,27 @@ def one_string(cfg: config.Config, target: str, options: list[str]) -> str:
     return " ".join(options)
 
 
+def uses_spark_nlp(cfg: config.Config) -> bool:
+    return cfg.get("text", "engine", "native") == "spark-nlp"
+
+
+def jar_uris(cfg: config.Config, artifacts: Artifacts) -> list[str]:
+    """The packaged jars a run adds to the runtime's: stacktags.jar, and Spark NLP's for text.engine = "spark-nlp",
+    which only a package made with [package] spark_nlp has (the Spark 3.5 line's: the 4.1 line's Spark NLP is not
+    served here)."""
+    uris = [artifacts.uri("jars/stacktags.jar")]
+    if uses_spark_nlp(cfg):
+        line = running_line()
+        if not cfg.get("package", "spark_nlp", False):
+            others = " or ".join(f"--spark {other}" for other in CONF_FOLDERS if other != line)
+            raise CloudRequestError(
+                f'text.engine = "spark-nlp": the Spark {line} line\'s package ships no Spark NLP ([package] '
+                f"spark_nlp); the other line's does: scripts/package.sh {others}, then scripts/submit.sh {others}"
+            )
+        uris += [artifacts.uri(f"{SPARK_NLP_JARS}/{jar.name}") for jar in spark_nlp_jars(ROOT)]
+    return uris
+
+
 def chained(cfg: config.Config, props: dict[str, str]) -> str:
     """Properties as Glue's --conf value: one key, the others chained with ' --conf '."""
     options = [f"{key}={value}" for key, value in props.items()]
@@ -143,12 +167,15 @@ def chained(cfg: config.Config, props: dict[str, str]) -> str:
 
 def glue_run(cfg: config.Config, job: str, job_args: list[str], artifacts: Artifacts) -> Request:
     glue = cfg.section("glue")
+    python_modules = [artifacts.wheel, *glue.get("python_modules", [])]  # pip installs them at the run's start
+    if uses_spark_nlp(cfg):
+        python_modules.append(spark_nlp_python(running_line()))
     arguments = {
         "--stacktags-job": job,
         "--extra-py-files": artifacts.uri(f"jobs/{job}.py"),
         "--extra-files": ",".join(conf_files(cfg, artifacts)),
-        "--extra-jars": artifacts.uri("jars/stacktags.jar"),
-        "--additional-python-modules": ",".join([artifacts.wheel, *glue.get("python_modules", [])]),
+        "--extra-jars": ",".join(jar_uris(cfg, artifacts)),
+        "--additional-python-modules": ",".join(python_modules),
         "--datalake-formats": "delta",
         "--enable-glue-datacatalog": "true",
         "--conf": chained(cfg, cluster_properties(cfg)),
@@ -179,7 +206,7 @@ def submit_parameters(cfg: config.Config, job: str, artifacts: Artifacts, python
         "--name",
         f"stacktags-{job}",
         "--jars",
-        artifacts.uri("jars/stacktags.jar"),
+        ",".join(jar_uris(cfg, artifacts)),
         "--files",
         ",".join(conf_files(cfg, artifacts)),
         "--conf",
