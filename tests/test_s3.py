@@ -67,6 +67,14 @@ def moto_environment() -> dict[str, str]:
     return environment
 
 
+def failure(result: subprocess.CompletedProcess) -> str:
+    """A failed job's output: its Python traceback first (a driver that stops ends its JVM, whose shutdown prints
+    the stack traces of the jobs it cancels after it), then the end of both streams."""
+    traceback = result.stderr.find("Traceback (most recent call last)")
+    first = result.stderr[traceback : traceback + 6000] + "\n...\n" if traceback >= 0 else ""
+    return first + result.stdout[-2000:] + result.stderr[-3000:]
+
+
 def run(script, *arguments):
     """One of the project's scripts, with the moto server's credentials only; its output, checked for a secret."""
     result = subprocess.run(
@@ -76,7 +84,7 @@ def run(script, *arguments):
         env=moto_environment(),
         timeout=900,
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert result.returncode == 0, failure(result)
     assert MOTO_SECRET not in result.stdout + result.stderr
     return result
 
